@@ -1,0 +1,31 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import Koa from 'koa'
+import { bodyParser } from '@koa/bodyparser'
+import type { ApiDeps, ApiState } from './context.ts'
+import { handleErrorsAndLog } from './middleware.ts'
+import { authRoutes } from './routes/auth-routes.ts'
+import { roomRoutes } from './routes/room-routes.ts'
+import { userRoutes } from './routes/user-routes.ts'
+
+/** The Koa application of the REST API (docs/PROTOCOL.md lists its routes). */
+export function createApi(deps: ApiDeps): Koa<ApiState> {
+  const app = new Koa<ApiState>({ proxy: false })
+  app.use(handleErrorsAndLog(deps.log))
+  app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.jsonLimit, encoding: 'utf-8' }))
+  for (const router of [authRoutes(deps), userRoutes(deps), roomRoutes(deps)]) {
+    app.use(router.routes()).use(router.allowedMethods())
+  }
+  return app
+}
+
+/** Serves `app` on `host:port` (0: any free port); resolves with the bound port. */
+export async function startHttp(app: Koa<ApiState>, host: string, port: number): Promise<{ server: Server; port: number }> {
+  const server = createServer(app.callback())
+  server.keepAliveTimeout = 5000
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => resolve())
+  })
+  return { server, port: (server.address() as AddressInfo).port }
+}

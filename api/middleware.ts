@@ -1,0 +1,50 @@
+import { randomUUID } from 'node:crypto'
+import type { Next } from 'koa'
+import { ChatError, errorBody } from '../shared/errors.ts'
+import type { Logger } from '../shared/logger.ts'
+import type { Services } from '../shared/services.ts'
+import type { ApiContext } from './context.ts'
+
+/**
+ * Outermost middleware: one JSON log line per request (method, route path,
+ * status, duration; never headers or bodies, which hold tokens and
+ * passwords), and every error turned into the catalogue's JSON shape.
+ */
+export function handleErrorsAndLog(log: Logger) {
+  return async function errorsAndLog(ctx: ApiContext, next: Next): Promise<void> {
+    const started = performance.now()
+    ctx.state.requestId = randomUUID()
+    ctx.set('x-request-id', ctx.state.requestId)
+    try {
+      await next()
+      if (ctx.status === 404 && ctx.body === undefined) throw new ChatError('not_found', `No route ${ctx.method} ${ctx.path}.`)
+    } catch (err) {
+      const chatError = toChatError(err)
+      if (chatError.code === 'internal') log.error({ err, requestId: ctx.state.requestId }, 'request failed')
+      ctx.status = chatError.status
+      ctx.body = errorBody(chatError)
+    }
+    log.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started), userId: ctx.state.userId }, 'http request')
+  }
+}
+
+function toChatError(err: unknown): ChatError {
+  if (err instanceof ChatError) return err
+  const status = (err as { status?: number }).status
+  if (status === 413) return new ChatError('payload_too_large', 'The request body is too large.')
+  if (status === 400 || status === 415) return new ChatError('bad_request', 'The request body is not valid JSON.')
+  return new ChatError('internal')
+}
+
+/** Requires `Authorization: Bearer <access token>` of an enabled account; sets `ctx.state.userId`. */
+export function requireUser(services: Services) {
+  return async function authenticated(ctx: ApiContext, next: Next): Promise<void> {
+    const header = ctx.get('authorization')
+    const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header)
+    if (!match) throw new ChatError('unauthenticated', 'Send "Authorization: Bearer <access token>".')
+    const claims = await services.tokens.verify(match[1]!)
+    await services.accounts.activeUser(claims.userId)
+    ctx.state.userId = claims.userId
+    await next()
+  }
+}

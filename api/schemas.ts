@@ -1,0 +1,41 @@
+import { z } from 'zod'
+
+const id = z.string().regex(/^[A-Za-z0-9_-]{12}$/, 'must be an id')
+
+/** `POST /v1/auth/register` */
+export const RegisterBody = z.object({
+  username: z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, '3-32 letters, digits, _ . or -'),
+  password: z.string().min(8, 'at least 8 characters').max(256),
+  displayName: z.string().trim().min(1).max(64).optional(),
+}).strict()
+
+/** `POST /v1/auth/login` */
+export const LoginBody = z.object({
+  username: z.string().min(1).max(64),
+  password: z.string().min(1).max(256),
+}).strict()
+
+/** `GET /v1/users?q=&limit=` */
+export const UserSearchQuery = z.object({
+  q: z.string().trim().min(1).max(64),
+  limit: z.coerce.number().int().positive().optional(),
+})
+
+/** `POST /v1/rooms` */
+export const CreateRoomBody = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('direct'), userId: id }).strict(),
+  z.object({ type: z.literal('group'), name: z.string().trim().min(1).max(100), memberIds: z.array(id).max(10000) }).strict(),
+])
+
+/** `GET /v1/rooms/:roomId/messages?limit=&before=&after=` */
+export const HistoryQuery = z.object({
+  limit: z.coerce.number().int().positive().optional(),
+  before: z.coerce.number().int().positive().optional(),
+  after: z.coerce.number().int().min(0).optional(),
+})
+
+/** `POST /v1/rooms/:roomId/messages`: the same fields as an MQTT chat payload. */
+export const PostMessageBody = z.object({ id: z.string(), body: z.string() }).strict()
+
+/** A room id in the path. */
+export const RoomParam = z.object({ roomId: id })

@@ -1,0 +1,60 @@
+import type { Config } from './shared/config.ts'
+import type { Logger } from './shared/logger.ts'
+import { openDatabase, type DatabaseHandle } from './shared/db/database.ts'
+import { migrateToLatest } from './shared/db/migrate.ts'
+import { createServices, type Services } from './shared/services.ts'
+import { createChatBroker, type ChatBroker } from './broker/create-broker.ts'
+import { startMqttListeners } from './broker/listeners.ts'
+import { createApi, startHttp } from './api/create-api.ts'
+
+/** A running node: the ports it bound, its services, and how to stop it. */
+export interface Mqchat {
+  ports: { mqtt: number; ws: number; http: number }
+  services: Services
+  database: DatabaseHandle
+  broker: ChatBroker
+  close(): Promise<void>
+}
+
+/**
+ * The composition root: opens and migrates the database, builds the shared
+ * services, and wires the MQTT adapter (`broker/`) and the HTTP adapter
+ * (`api/`) to them. The two adapters never see each other; the HTTP path's
+ * fan-out reaches the broker through the `MessageFanout` port wired here.
+ */
+export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> {
+  const database = await openDatabase(config)
+  const migrations = await migrateToLatest(database.db)
+  let broker: ChatBroker | undefined
+  const services = await createServices(database.db, config, log, { deliver: (message) => broker?.deliver(message) })
+  broker = await createChatBroker(services, log)
+  const listeners = await startMqttListeners(broker.aedes, { host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH })
+  const api = createApi({ services, log, jsonLimit: `${config.HTTP_BODY_MAX_BYTES}b`, pageMax: config.HISTORY_PAGE_MAX })
+  const http = await startHttp(api, config.HOST, config.HTTP_PORT)
+  const ports = { mqtt: listeners.mqttPort, ws: listeners.wsPort, http: http.port }
+
+  log.info({
+    ports,
+    wsPath: config.WS_PATH,
+    database: database.kind === 'pglite' ? `embedded Postgres (PGlite) at ${database.location}` : `Postgres at ${database.location}`,
+    migrationsApplied: migrations.results?.map((r) => r.migrationName) ?? [],
+    brokerState: 'in memory (single node)',
+  }, `mqchat listening: mqtt://${config.HOST}:${ports.mqtt} ws://${config.HOST}:${ports.ws}${config.WS_PATH} http://${config.HOST}:${ports.http}`)
+  if (config.REDIS_URL) log.warn('REDIS_URL is set, but this version keeps broker state in memory: multi-node operation is not built yet')
+
+  const chatBroker = broker
+  return {
+    ports,
+    services,
+    database,
+    broker: chatBroker,
+    async close() {
+      await listeners.close()
+      await new Promise<void>((resolve) => http.server.close(() => resolve()))
+      http.server.closeAllConnections()
+      await services.writer.idle()
+      await chatBroker.close()
+      await database.close()
+    },
+  }
+}

@@ -1,0 +1,40 @@
+import type { AuthenticateError, Client } from 'aedes'
+import type { AccountService } from '../../shared/chat/account-service.ts'
+import type { TokenService } from '../../shared/auth/tokens.ts'
+import type { Logger } from '../../shared/logger.ts'
+import type { Sessions } from '../sessions.ts'
+
+// CONNACK return codes, MQTT 3.1.1 section 3.2.2.3.
+const BAD_USERNAME_OR_PASSWORD = 4
+const NOT_AUTHORIZED = 5
+
+function refusal(returnCode: 4 | 5, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError
+}
+
+/**
+ * CONNECT: the password carries the access token; the username may be empty,
+ * the user's id or the user's name. A missing or invalid token gets return
+ * code 4; a valid token of a deleted or disabled account gets 5.
+ */
+export function authenticateHook(deps: { tokens: TokenService; accounts: AccountService; sessions: Sessions; log: Logger }) {
+  return function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
+    done: (error: AuthenticateError | null, success: boolean | null) => void): void {
+    if (!password || password.length === 0) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'access token required as password'), false)
+    deps.tokens.verify(password.toString('utf8'))
+      .then(async (claims) => {
+        if (username && username !== claims.userId && username !== claims.username) {
+          throw refusal(BAD_USERNAME_OR_PASSWORD, 'username does not match the token')
+        }
+        await deps.accounts.activeUser(claims.userId).catch(() => { throw refusal(NOT_AUTHORIZED, 'account disabled or deleted') })
+        deps.sessions.set(client, { userId: claims.userId, username: claims.username })
+        deps.log.debug({ clientId: client.id, userId: claims.userId }, 'mqtt client authenticated')
+        done(null, true)
+      })
+      .catch((err: unknown) => {
+        const error = (err as AuthenticateError).returnCode ? (err as AuthenticateError) : refusal(BAD_USERNAME_OR_PASSWORD, 'invalid access token')
+        deps.log.info({ clientId: client.id, returnCode: error.returnCode, reason: error.message }, 'mqtt connect refused')
+        done(error, false)
+      })
+  }
+}

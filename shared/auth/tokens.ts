@@ -1,0 +1,57 @@
+import { SignJWT, jwtVerify } from 'jose'
+import { ChatError } from '../errors.ts'
+import { TOKEN_ALGORITHM, type SigningKey } from './signing-key.ts'
+
+/** What a verified access token says about its bearer. */
+export interface TokenClaims {
+  userId: string
+  username: string
+}
+
+/** Issue and verification settings, from config. */
+export interface TokenSettings {
+  issuer: string
+  audience: string
+  ttlSeconds: number
+}
+
+/** Issues and verifies ES256 access tokens; verification pins the algorithm, `iss` and `aud`. */
+export class TokenService {
+  readonly #key: SigningKey
+  readonly #settings: TokenSettings
+
+  constructor(key: SigningKey, settings: TokenSettings) {
+    this.#key = key
+    this.#settings = settings
+  }
+
+  /** A signed access token for the user, and its lifetime in seconds. */
+  async issue(claims: TokenClaims): Promise<{ token: string; expiresIn: number }> {
+    const { issuer, audience, ttlSeconds } = this.#settings
+    const token = await new SignJWT({ username: claims.username })
+      .setProtectedHeader({ alg: TOKEN_ALGORITHM, kid: this.#key.kid, typ: 'JWT' })
+      .setSubject(claims.userId)
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setIssuedAt()
+      .setExpirationTime(`${ttlSeconds}s`)
+      .sign(this.#key.privateKey)
+    return { token, expiresIn: ttlSeconds }
+  }
+
+  /** The claims of a valid token; throws `unauthenticated` for any other string. */
+  async verify(token: string): Promise<TokenClaims> {
+    try {
+      const { payload } = await jwtVerify(token, this.#key.publicKey, {
+        algorithms: [TOKEN_ALGORITHM],
+        issuer: this.#settings.issuer,
+        audience: this.#settings.audience,
+        requiredClaims: ['sub', 'exp', 'iat'],
+      })
+      if (typeof payload.sub !== 'string' || typeof payload['username'] !== 'string') throw new Error('claims missing')
+      return { userId: payload.sub, username: payload['username'] }
+    } catch {
+      throw new ChatError('unauthenticated', 'The access token is invalid or expired.')
+    }
+  }
+}

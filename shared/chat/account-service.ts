@@ -1,0 +1,57 @@
+import { ChatError } from '../errors.ts'
+import { newId } from '../ids.ts'
+import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.ts'
+import type { TokenService } from '../auth/tokens.ts'
+import { toPublicUser, type PublicUser, type UserStore } from '../stores/user-store.ts'
+
+/** What a successful login returns. */
+export interface LoginResult {
+  accessToken: string
+  tokenType: 'Bearer'
+  expiresIn: number
+  user: PublicUser
+}
+
+/** Registration, login and user look-up. Input is already shape-checked by the adapter. */
+export class AccountService {
+  readonly #users: UserStore
+  readonly #tokens: TokenService
+  readonly #scryptCost: number
+  #decoy: Promise<string> | undefined
+
+  constructor(users: UserStore, tokens: TokenService, scryptCost: number) {
+    this.#users = users
+    this.#tokens = tokens
+    this.#scryptCost = scryptCost
+  }
+
+  /** Creates an account; `username_taken` if the name is in use (any case). */
+  async register(input: { username: string; password: string; displayName?: string | undefined }): Promise<PublicUser> {
+    const user = { id: newId(), username: input.username, displayName: input.displayName ?? input.username }
+    const passwordHash = await hashPassword(input.password, this.#scryptCost)
+    if (!(await this.#users.insert({ ...user, passwordHash }))) throw new ChatError('username_taken')
+    return user
+  }
+
+  /** Checks the password and issues an access token; `invalid_credentials` otherwise. */
+  async login(input: { username: string; password: string }): Promise<LoginResult> {
+    const row = await this.#users.findByUsername(input.username)
+    this.#decoy ??= decoyHash(this.#scryptCost)
+    const matches = await verifyPassword(input.password, row?.password_hash ?? (await this.#decoy))
+    if (!row || !matches || row.disabled) throw new ChatError('invalid_credentials')
+    const { token, expiresIn } = await this.#tokens.issue({ userId: row.id, username: row.username })
+    return { accessToken: token, tokenType: 'Bearer', expiresIn, user: toPublicUser(row) }
+  }
+
+  /** The enabled user with this id; `unauthenticated` when there is none (deleted or disabled). */
+  async activeUser(userId: string): Promise<PublicUser> {
+    const row = await this.#users.findById(userId)
+    if (!row || row.disabled) throw new ChatError('unauthenticated', 'The account no longer exists or is disabled.')
+    return toPublicUser(row)
+  }
+
+  /** Users matching `query` in username or display name. */
+  search(query: string, limit: number): Promise<PublicUser[]> {
+    return this.#users.search(query, limit)
+  }
+}

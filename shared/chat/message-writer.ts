@@ -1,0 +1,76 @@
+import { ChatError } from '../errors.ts'
+import type { CommitOutcome, MessageStore, PendingMessage } from '../stores/message-store.ts'
+import type { Logger } from '../logger.ts'
+
+interface Waiting {
+  message: PendingMessage
+  resolve(outcome: CommitOutcome): void
+  reject(err: unknown): void
+}
+
+/** Limits of the writer, from config. */
+export interface WriterLimits {
+  /** Most messages in one transaction. */
+  batchMax: number
+  /** Most messages waiting; further writes are refused with `server_busy`. */
+  queueMax: number
+}
+
+/**
+ * Group commit: messages that arrive while a transaction is in flight wait
+ * and go together in the next one, so under load many publishes share one
+ * commit while a lone message is committed at once, with no timer delay.
+ * A write's promise settles only after its transaction has committed.
+ */
+export class MessageWriter {
+  readonly #store: MessageStore
+  readonly #limits: WriterLimits
+  readonly #log: Logger
+  #queue: Waiting[] = []
+  #flushing: Promise<void> | null = null
+
+  constructor(store: MessageStore, limits: WriterLimits, log: Logger) {
+    this.#store = store
+    this.#limits = limits
+    this.#log = log
+  }
+
+  /** Messages waiting for a commit, including those in the transaction in flight. */
+  get depth(): number {
+    return this.#queue.length
+  }
+
+  /** Commits `message` with whatever else is waiting; resolves once it is durable. */
+  write(message: PendingMessage): Promise<CommitOutcome> {
+    if (this.#queue.length >= this.#limits.queueMax) {
+      return Promise.reject(new ChatError('server_busy', 'Too many messages are waiting to be stored; retry later.'))
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ message, resolve, reject })
+      this.#flushing ??= this.#drain()
+    })
+  }
+
+  /** Resolves when nothing is waiting or in flight (for shutdown). */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing
+  }
+
+  async #drain(): Promise<void> {
+    // Let the current tick's publishes join the first batch.
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.slice(0, this.#limits.batchMax)
+      try {
+        const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
+        batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
+      } catch (err) {
+        this.#log.error({ err, batchSize: batch.length }, 'message batch failed to commit; senders get no acknowledgement')
+        const refusal = new ChatError('server_busy', 'The message could not be stored; retry later.')
+        for (const waiting of batch) waiting.reject(refusal)
+      }
+      this.#queue.splice(0, batch.length)
+    }
+    this.#flushing = null
+  }
+}

@@ -1,0 +1,62 @@
+import { ChatError } from '../errors.ts'
+import { newId } from '../ids.ts'
+import type { RoomStore, RoomView } from '../stores/room-store.ts'
+import type { UserStore } from '../stores/user-store.ts'
+import type { MembershipCache } from './membership-cache.ts'
+
+/** Creating, listing and reading rooms; every read is for members only. */
+export class RoomService {
+  readonly #rooms: RoomStore
+  readonly #users: UserStore
+  readonly #members: MembershipCache
+  readonly #maxMembers: number
+
+  constructor(rooms: RoomStore, users: UserStore, members: MembershipCache, maxMembers: number) {
+    this.#rooms = rooms
+    this.#users = users
+    this.#members = members
+    this.#maxMembers = maxMembers
+  }
+
+  /** The one direct room of `userId` and `otherId`, created on first request (`created` says which). */
+  async openDirect(userId: string, otherId: string): Promise<{ room: RoomView; created: boolean }> {
+    if (otherId === userId) throw new ChatError('validation_failed', 'A direct room needs another user.')
+    if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
+    const directKey = [userId, otherId].sort().join(':')
+    const { roomId, created } = await this.#rooms.create({ id: newId(), type: 'direct', name: null, directKey, createdBy: userId, memberIds: [userId, otherId] })
+    return { room: await this.#view(roomId), created }
+  }
+
+  /** A new group room owned by `ownerId` with the given members (the owner is always one). */
+  async createGroup(ownerId: string, name: string, memberIds: readonly string[]): Promise<RoomView> {
+    const wanted = [...new Set([ownerId, ...memberIds])]
+    if (wanted.length > this.#maxMembers) throw new ChatError('validation_failed', `A room may have at most ${this.#maxMembers} members.`)
+    const found = await this.#users.existingIds(wanted)
+    const missing = wanted.filter((id) => !found.has(id))
+    if (missing.length > 0) throw new ChatError('user_not_found', `No such user: ${missing.join(', ')}.`, { userIds: missing })
+    const { roomId } = await this.#rooms.create({ id: newId(), type: 'group', name, directKey: null, createdBy: ownerId, memberIds: wanted })
+    return this.#view(roomId)
+  }
+
+  /** The rooms `userId` belongs to, most recently active first. */
+  list(userId: string): Promise<RoomView[]> {
+    return this.#rooms.listForUser(userId)
+  }
+
+  /** A room `userId` belongs to; `room_not_found` otherwise, so non-members learn nothing. */
+  async get(userId: string, roomId: string): Promise<RoomView> {
+    await this.requireMember(userId, roomId)
+    return this.#view(roomId)
+  }
+
+  /** Throws `room_not_found` unless `userId` is a member of `roomId`. */
+  async requireMember(userId: string, roomId: string): Promise<void> {
+    if (!(await this.#members.isMember(roomId, userId))) throw new ChatError('room_not_found')
+  }
+
+  async #view(roomId: string): Promise<RoomView> {
+    const room = await this.#rooms.get(roomId)
+    if (!room) throw new ChatError('room_not_found')
+    return room
+  }
+}

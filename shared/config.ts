@@ -1,0 +1,62 @@
+import { z } from 'zod'
+
+const port = z.coerce.number().int().min(0).max(65535)
+const positiveInt = z.coerce.number().int().positive()
+const optionalText = z.string().min(1).optional()
+
+/**
+ * Every environment variable mqchat reads, with its parser, default and the
+ * sentence the README's configuration table shows for it.
+ */
+export const CONFIG_SPEC = {
+  HOST: { schema: z.string().min(1).default('0.0.0.0'), doc: 'Address every listener binds to.' },
+  MQTT_PORT: { schema: port.default(1883), doc: 'MQTT over TCP port; 0 picks a free port (the log names it).' },
+  WS_PORT: { schema: port.default(8080), doc: 'MQTT over WebSocket port; 0 picks a free port.' },
+  WS_PATH: { schema: z.string().startsWith('/').default('/mqtt'), doc: 'HTTP path of the MQTT WebSocket endpoint.' },
+  HTTP_PORT: { schema: port.default(3000), doc: 'REST API port; 0 picks a free port.' },
+  DATABASE_URL: { schema: z.url({ protocol: /^postgres(ql)?$/ }).optional(), doc: 'Postgres connection URL. Unset: embedded Postgres (PGlite) in DATA_DIR.' },
+  DATABASE_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(), doc: 'Postgres schema to use (created if missing); unset uses the server default.' },
+  DATABASE_POOL_MAX: { schema: positiveInt.default(10), doc: 'Maximum Postgres connections per node.' },
+  DATA_DIR: { schema: z.string().min(1).default('./data'), doc: 'Directory for the embedded database. `memory://` keeps it in memory only.' },
+  REDIS_URL: { schema: z.url({ protocol: /^rediss?$/ }).optional(), doc: 'Redis URL for multi-node operation (see issue 5); unset: in-memory broker state.' },
+  LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level.' },
+  JWT_PRIVATE_KEY: { schema: optionalText, doc: 'ES256 private key (PKCS#8 PEM) that signs access tokens. Unset: one is generated once and kept in the database.' },
+  JWT_ISSUER: { schema: z.string().min(1).default('mqchat'), doc: 'The `iss` claim issued and required.' },
+  JWT_AUDIENCE: { schema: z.string().min(1).default('mqchat'), doc: 'The `aud` claim issued and required.' },
+  JWT_TTL_SECONDS: { schema: positiveInt.default(3600), doc: 'Lifetime of an access token.' },
+  PASSWORD_SCRYPT_COST: { schema: z.coerce.number().int().min(1024).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(32768), doc: 'scrypt N (memory-hard cost, power of two) for new password hashes.' },
+  MESSAGE_MAX_BYTES: { schema: positiveInt.default(4096), doc: 'Largest message body, in UTF-8 bytes.' },
+  ROOM_MAX_MEMBERS: { schema: positiveInt.default(1000), doc: 'Most members a group room may have.' },
+  HTTP_BODY_MAX_BYTES: { schema: positiveInt.default(65536), doc: 'Largest JSON request body the REST API reads.' },
+  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page of history a request may ask for.' },
+  WRITE_BATCH_MAX: { schema: positiveInt.max(5000).default(256), doc: 'Most messages committed in one group-commit INSERT.' },
+  WRITE_QUEUE_MAX: { schema: positiveInt.default(10000), doc: 'Most messages waiting for a commit; beyond it sends are refused with `server_busy`.' },
+  MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },
+  MEMBERSHIP_CACHE_TTL_MS: { schema: positiveInt.default(30000), doc: 'How long a cached member list is trusted before it is read again.' },
+} as const
+
+type Spec = typeof CONFIG_SPEC
+/** The validated configuration, one field per {@link CONFIG_SPEC} entry. */
+export type Config = { [K in keyof Spec]: z.output<Spec[K]['schema']> }
+
+/** Thrown by {@link loadConfig}; its message names every bad variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+/**
+ * Reads and validates the configuration once, at start. Empty strings count
+ * as unset. Throws {@link ConfigError} naming each bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = []
+  const config: Record<string, unknown> = {}
+  for (const [name, { schema }] of Object.entries(CONFIG_SPEC)) {
+    const raw = env[name] === '' ? undefined : env[name]
+    const parsed = (schema as z.ZodType).safeParse(raw)
+    if (parsed.success) config[name] = parsed.data
+    else problems.push(`${name}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+  }
+  if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
+  return config as Config
+}

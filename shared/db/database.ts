@@ -1,0 +1,62 @@
+import { mkdirSync } from 'node:fs'
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
+import pg from 'pg'
+import { PGlite } from '@electric-sql/pglite'
+import type { Config } from '../config.ts'
+import type { Database } from './schema.ts'
+
+const INT8_OID = 20
+
+/** An open database: the query builder, which engine backs it, and how to close it. */
+export interface DatabaseHandle {
+  db: Kysely<Database>
+  kind: 'postgres' | 'pglite'
+  /** Where the data lives, for the start-up log (no credentials). */
+  location: string
+  close(): Promise<void>
+}
+
+/**
+ * Opens Postgres at `DATABASE_URL`, or embedded PGlite in `DATA_DIR` when it
+ * is unset. With `DATABASE_SCHEMA` every connection works inside that schema,
+ * which is created if missing. int8 columns come back as JS numbers.
+ */
+export async function openDatabase(config: Config): Promise<DatabaseHandle> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config)
+  return openPglite(config)
+}
+
+async function openPostgres(url: string, config: Config): Promise<DatabaseHandle> {
+  const schema = config.DATABASE_SCHEMA
+  if (schema) {
+    const client = new pg.Client({ connectionString: url })
+    await client.connect()
+    try {
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`)
+    } finally {
+      await client.end()
+    }
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: config.DATABASE_POOL_MAX,
+    options: schema ? `-c search_path=${schema}` : undefined,
+    types: { getTypeParser: (oid: number, format?: any) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) } as any,
+  })
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+  const host = new URL(url)
+  return { db, kind: 'postgres', location: `${host.host}${host.pathname}${schema ? ` schema ${schema}` : ''}`, close: () => db.destroy() }
+}
+
+async function openPglite(config: Config): Promise<DatabaseHandle> {
+  const inMemory = config.DATA_DIR === 'memory://'
+  const dataDir = inMemory ? undefined : `${config.DATA_DIR}/pglite`
+  if (dataDir) mkdirSync(dataDir, { recursive: true })
+  const pglite = await PGlite.create({ dataDir, parsers: { [INT8_OID]: Number } })
+  const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })
+  if (config.DATABASE_SCHEMA) {
+    await sql.raw(`CREATE SCHEMA IF NOT EXISTS "${config.DATABASE_SCHEMA}"`).execute(db)
+    await sql.raw(`SET search_path TO "${config.DATABASE_SCHEMA}"`).execute(db)
+  }
+  return { db, kind: 'pglite', location: dataDir ?? 'memory', close: () => db.destroy() }
+}

@@ -1,0 +1,110 @@
+import { sql, type Kysely } from 'kysely'
+import type { Database, MessageRow } from '../db/schema.ts'
+import type { MessageEnvelope } from '../protocol.ts'
+
+/** A message waiting to be committed. */
+export interface PendingMessage {
+  roomId: string
+  senderId: string
+  clientMsgId: string
+  body: string
+}
+
+/** What became of one message of a batch: stored now, stored before, or refused. */
+export type CommitOutcome =
+  | { kind: 'stored'; message: MessageEnvelope }
+  | { kind: 'duplicate'; message: MessageEnvelope }
+  | { kind: 'room_gone' }
+
+/** A cursor page request over one room's history. */
+export interface PageQuery {
+  limit: number
+  before?: number | undefined
+  after?: number | undefined
+}
+
+/** The envelope every reader sees for a stored row. */
+export function toEnvelope(row: MessageRow): MessageEnvelope {
+  return {
+    id: row.seq,
+    roomId: row.room_id,
+    senderId: row.sender_id,
+    clientMsgId: row.client_msg_id,
+    body: row.body,
+    createdAt: row.created_at.toISOString(),
+  }
+}
+
+const dedupeKey = (m: { roomId: string; senderId: string; clientMsgId: string }) => `${m.roomId}\n${m.senderId}\n${m.clientMsgId}`
+
+/** Reads and writes `messages`. */
+export class MessageStore {
+  readonly #db: Kysely<Database>
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db
+  }
+
+  /**
+   * Commits a batch in one transaction (group commit). The rooms' rows are
+   * locked in id order, so numbers are handed out in commit order per room
+   * and concurrent batches (from any node) cannot deadlock; resends of an
+   * already stored (room, sender, client id) come back as duplicates and are
+   * not written again. Outcomes are in the batch's order.
+   */
+  async commitBatch(batch: readonly PendingMessage[]): Promise<CommitOutcome[]> {
+    return this.#db.transaction().execute(async (tx) => {
+      const roomIds = [...new Set(batch.map((m) => m.roomId))].sort()
+      const rooms = await tx.selectFrom('rooms').select(['id', 'last_seq']).where('id', 'in', roomIds).orderBy('id').forUpdate().execute()
+      const lastSeq = new Map(rooms.map((r) => [r.id, r.last_seq]))
+      const existing = await tx.selectFrom('messages').selectAll()
+        .where((eb) => eb(eb.refTuple('room_id', 'sender_id', 'client_msg_id'), 'in', batch.map((m) => eb.tuple(m.roomId, m.senderId, m.clientMsgId))))
+        .execute()
+      const known = new Map<string, MessageRow>(existing.map((row) => [dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row]))
+
+      const fresh: Array<{ index: number; seq: number }> = []
+      const claimed = new Set<string>()
+      const plan = batch.map((m, index) => {
+        const key = dedupeKey(m)
+        if (known.has(key) || claimed.has(key)) return { kind: 'duplicate' as const, key }
+        const seq = lastSeq.get(m.roomId)
+        if (seq === undefined) return { kind: 'room_gone' as const }
+        lastSeq.set(m.roomId, seq + 1)
+        claimed.add(key)
+        fresh.push({ index, seq: seq + 1 })
+        return { kind: 'stored' as const, key }
+      })
+      if (fresh.length > 0) {
+        const inserted = await tx.insertInto('messages')
+          .values(fresh.map(({ index, seq }) => {
+            const m = batch[index]!
+            return { room_id: m.roomId, seq, sender_id: m.senderId, client_msg_id: m.clientMsgId, body: m.body }
+          }))
+          .returningAll()
+          .execute()
+        for (const row of inserted) known.set(dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row)
+        const touched = [...new Set(fresh.map(({ index }) => batch[index]!.roomId))]
+        await sql`UPDATE rooms SET last_seq = v.seq, last_message_at = now()
+          FROM unnest(${touched}::text[], ${touched.map((id) => lastSeq.get(id))}::bigint[]) AS v(id, seq)
+          WHERE rooms.id = v.id`.execute(tx)
+      }
+      return plan.map((step): CommitOutcome => {
+        if (step.kind === 'room_gone') return step
+        return { kind: step.kind, message: toEnvelope(known.get(step.key)!) }
+      })
+    })
+  }
+
+  /** One page of a room's history, oldest first, and whether more lie beyond it. */
+  async page(roomId: string, query: PageQuery): Promise<{ messages: MessageEnvelope[]; hasMore: boolean }> {
+    const forward = query.after !== undefined
+    let select = this.#db.selectFrom('messages').selectAll().where('room_id', '=', roomId)
+    if (query.after !== undefined) select = select.where('seq', '>', query.after)
+    if (query.before !== undefined) select = select.where('seq', '<', query.before)
+    const rows = await select.orderBy('seq', forward ? 'asc' : 'desc').limit(query.limit + 1).execute()
+    const hasMore = rows.length > query.limit
+    const page = rows.slice(0, query.limit)
+    if (!forward) page.reverse()
+    return { messages: page.map(toEnvelope), hasMore }
+  }
+}

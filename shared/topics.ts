@@ -1,0 +1,49 @@
+import { isId } from './ids.ts'
+
+/**
+ * The MQTT topic space (docs/PROTOCOL.md):
+ * - `chat/<roomId>/<senderId>`: a room's messages, published by their sender;
+ * - `user/<userId>/<event>`: events private to one user, such as `errors`.
+ * Nothing else exists; the broker refuses every other topic and filter.
+ */
+export const CHAT_PREFIX = 'chat'
+export const USER_PREFIX = 'user'
+
+/** The topic a member publishes to and on which the room's subscribers receive `senderId`'s messages. */
+export function chatTopic(roomId: string, senderId: string): string {
+  return `${CHAT_PREFIX}/${roomId}/${senderId}`
+}
+
+/** The topic of one of a user's private event streams. */
+export function userTopic(userId: string, event: 'errors'): string {
+  return `${USER_PREFIX}/${userId}/${event}`
+}
+
+/** The room and sender a publish topic names, or null when it is not `chat/<id>/<id>`. */
+export function parseChatTopic(topic: string): { roomId: string; senderId: string } | null {
+  const levels = topic.split('/')
+  if (levels.length !== 3 || levels[0] !== CHAT_PREFIX) return null
+  const [, roomId, senderId] = levels as [string, string, string]
+  return isId(roomId) && isId(senderId) ? { roomId, senderId } : null
+}
+
+/** What a subscription filter asks for, once checked against the one shape each kind may take. */
+export type SubscriptionTarget =
+  | { kind: 'room'; roomId: string }
+  | { kind: 'user'; userId: string }
+
+/**
+ * Classifies a subscription filter. Allowed: `chat/<roomId>/+`,
+ * `chat/<roomId>/<senderId>`, `user/<userId>/#`, `user/<userId>/+` and
+ * `user/<userId>/<event>`. Every other filter (`#`, `chat/#`, `+/...`,
+ * `$SYS/...`, a wildcard in the room or user level) gives null.
+ */
+export function parseSubscription(filter: string): SubscriptionTarget | null {
+  const levels = filter.split('/')
+  if (levels.length !== 3) return null
+  const [prefix, id, last] = levels as [string, string, string]
+  if (!isId(id)) return null
+  if (prefix === CHAT_PREFIX && (last === '+' || isId(last))) return { kind: 'room', roomId: id }
+  if (prefix === USER_PREFIX && (last === '#' || last === '+' || /^[a-z]{1,32}$/.test(last))) return { kind: 'user', userId: id }
+  return null
+}

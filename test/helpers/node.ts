@@ -1,0 +1,112 @@
+import { randomBytes } from 'node:crypto'
+import { Writable } from 'node:stream'
+import pg from 'pg'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { Test } from 'tap'
+import { startMqchat, type Mqchat } from '../../app.ts'
+import { loadConfig, type Config } from '../../shared/config.ts'
+import { createLogger } from '../../shared/logger.ts'
+import { postgresUrl } from './services.ts'
+
+/** A running node for one test, with helpers to act as its users. */
+export interface TestNode {
+  node: Mqchat
+  config: Config
+  /** Every log line the node wrote, for checks such as "no secrets logged". */
+  logLines: string[]
+  http(method: string, path: string, opts?: { body?: unknown; token?: string; rawBody?: string }): Promise<{ status: number; body: any }>
+  /** Registers `username` (password `password-<username>`) and logs in. */
+  user(username: string): Promise<{ id: string; username: string; token: string }>
+  /** An MQTT.js client over TCP (or WebSocket) with `token` as password; resolves on CONNACK. */
+  mqtt(token: string, opts?: IClientOptions & { ws?: boolean }): Promise<MqttClient>
+  mqttUrl(transport: 'tcp' | 'ws'): string
+}
+
+/**
+ * Starts a node on free ports with its own database: a fresh schema in the
+ * Postgres at DATABASE_URL (dropped afterwards) or an in-memory PGlite.
+ * Everything is torn down when `t` ends.
+ */
+export async function startTestNode(t: Test, env: Record<string, string> = {}): Promise<TestNode> {
+  const schema = `t_${process.pid}_${randomBytes(4).toString('hex')}`
+  const databaseUrl = postgresUrl(t)
+  const config = loadConfig({
+    HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0',
+    DATA_DIR: 'memory://', DATABASE_URL: databaseUrl, DATABASE_SCHEMA: databaseUrl ? schema : undefined,
+    PASSWORD_SCRYPT_COST: '1024', LOG_LEVEL: 'debug', ...env,
+  })
+  const logLines: string[] = []
+  const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(...String(chunk).split('\n').filter(Boolean)); cb() } })
+  const node = await startMqchat(config, createLogger(config.LOG_LEVEL, sink))
+  const clients: MqttClient[] = []
+  t.teardown(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})))
+    await node.close()
+    if (databaseUrl) await dropSchema(databaseUrl, schema)
+  })
+  const base = `http://127.0.0.1:${node.ports.http}`
+  const testNode: TestNode = {
+    node, config, logLines,
+    async http(method, path, opts = {}) {
+      const headers: Record<string, string> = {}
+      if (opts.token) headers['authorization'] = `Bearer ${opts.token}`
+      const payload = opts.rawBody ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body))
+      if (payload !== undefined) headers['content-type'] = 'application/json'
+      const res = await fetch(base + path, { method, headers, body: payload })
+      const text = await res.text()
+      return { status: res.status, body: text ? JSON.parse(text) : undefined }
+    },
+    async user(username) {
+      const password = `password-${username}`
+      const reg = await testNode.http('POST', '/v1/auth/register', { body: { username, password } })
+      if (reg.status !== 201) throw new Error(`register ${username}: ${reg.status} ${JSON.stringify(reg.body)}`)
+      const login = await testNode.http('POST', '/v1/auth/login', { body: { username, password } })
+      if (login.status !== 200) throw new Error(`login ${username}: ${login.status}`)
+      return { id: reg.body.user.id, username, token: login.body.accessToken }
+    },
+    mqttUrl: (transport) => (transport === 'ws' ? `ws://127.0.0.1:${node.ports.ws}${config.WS_PATH}` : `mqtt://127.0.0.1:${node.ports.mqtt}`),
+    async mqtt(token, opts = {}) {
+      const { ws, ...options } = opts
+      const client = await mqtt.connectAsync(testNode.mqttUrl(ws ? 'ws' : 'tcp'), { username: '', password: token, reconnectPeriod: 0, connectTimeout: 5000, ...options })
+      clients.push(client)
+      return client
+    },
+  }
+  return testNode
+}
+
+async function dropSchema(url: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
+
+/** Resolves with the next `count` messages `client` receives on topics matching `filter`. */
+export function nextMessages(client: MqttClient, count: number, filter: (topic: string) => boolean = () => true): Promise<Array<{ topic: string; payload: any }>> {
+  return new Promise((resolve) => {
+    const got: Array<{ topic: string; payload: any }> = []
+    const onMessage = (topic: string, payload: Buffer) => {
+      if (!filter(topic)) return
+      got.push({ topic, payload: JSON.parse(payload.toString()) })
+      if (got.length === count) {
+        client.off('message', onMessage)
+        resolve(got)
+      }
+    }
+    client.on('message', onMessage)
+  })
+}
+
+/** Collects every message `client` receives from now on. */
+export function collect(client: MqttClient): Array<{ topic: string; payload: any }> {
+  const got: Array<{ topic: string; payload: any }> = []
+  client.on('message', (topic, payload) => got.push({ topic, payload: JSON.parse(payload.toString()) }))
+  return got
+}
+
+/** Waits `ms` milliseconds. */
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
