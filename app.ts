@@ -50,8 +50,9 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
     broker: chatBroker,
     async close() {
       await listeners.close()
-      await new Promise<void>((resolve) => http.server.close(() => resolve()))
-      http.server.closeAllConnections()
+      const httpClosed = new Promise<void>((resolve) => http.server.close(() => resolve()))
+      http.server.closeIdleConnections()
+      await httpClosed
       await services.writer.idle()
       await chatBroker.close()
       await database.close()

@@ -4,9 +4,6 @@ import { parseSubscription } from '../../shared/topics.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Sessions } from '../sessions.ts'
 
-/** Highest QoS granted: mqchat's delivery promise is at-least-once. */
-const MAX_GRANTED_QOS = 1
-
 /**
  * SUBSCRIBE: a member may subscribe to `chat/<roomId>/+` or one sender's
  * topic in a room of theirs, and a user to their own `user/<ownId>/...`.
@@ -17,7 +14,7 @@ export function authorizeSubscribeHook(deps: { membership: MembershipCache; sess
   return function authorizeSubscribe(client: Client, sub: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void): void {
     const session = deps.sessions.get(client)
     const target = parseSubscription(sub.topic)
-    const grant = () => done(null, { ...sub, qos: Math.min(sub.qos, MAX_GRANTED_QOS) as 0 | 1 })
+    const grant = () => done(null, sub)
     const deny = () => {
       deps.log.info({ clientId: client.id, userId: session?.userId, topic: sub.topic }, 'subscription refused')
       done(null, null)

@@ -28,6 +28,8 @@ export class MessageWriter {
   readonly #log: Logger
   #queue: Waiting[] = []
   #flushing: Promise<void> | null = null
+  /** Transactions committed, messages in them, and the largest batch so far. */
+  readonly stats = { commits: 0, messages: 0, largestBatch: 0 }
 
   constructor(store: MessageStore, limits: WriterLimits, log: Logger) {
     this.#store = store
@@ -63,6 +65,9 @@ export class MessageWriter {
       const batch = this.#queue.slice(0, this.#limits.batchMax)
       try {
         const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
+        this.stats.commits++
+        this.stats.messages += batch.length
+        this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
         batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
       } catch (err) {
         this.#log.error({ err, batchSize: batch.length }, 'message batch failed to commit; senders get no acknowledgement')

@@ -110,3 +110,17 @@ export function collect(client: MqttClient): Array<{ topic: string; payload: any
 
 /** Waits `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * The SUBACK return codes for `filters`, in order (0x80 = refused). MQTT.js
+ * rejects a SUBACK holding any 0x80; the codes are read from that rejection.
+ */
+export async function subackCodes(client: MqttClient, filters: string[], qos: 0 | 1 | 2 = 1): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(filters, { qos })).map((g) => g.qos)
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted
+    if (!granted) throw err
+    return granted
+  }
+}
