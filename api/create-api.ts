@@ -14,7 +14,7 @@ export function createApi(deps: ApiDeps): Koa<ApiState> {
   app.use(handleErrorsAndLog(deps.log))
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.jsonLimit, encoding: 'utf-8' }))
   for (const router of [authRoutes(deps), userRoutes(deps), roomRoutes(deps)]) {
-    app.use(router.routes()).use(router.allowedMethods())
+    app.use(router.routes()).use(router.allowedMethods({ throw: true }))
   }
   return app
 }

@@ -32,6 +32,7 @@ function toChatError(err: unknown): ChatError {
   if (err instanceof ChatError) return err
   const status = (err as { status?: number }).status
   if (status === 413) return new ChatError('payload_too_large', 'The request body is too large.')
+  if (status === 405 || status === 501) return new ChatError('method_not_allowed')
   if (status === 400 || status === 415) return new ChatError('bad_request', 'The request body is not valid JSON.')
   return new ChatError('internal')
 }

@@ -31,6 +31,7 @@ export async function createChatBroker(services: Services, log: Logger): Promise
     authorizePublish: authorizePublishHook({ messages: services.messages, sessions, log, reportError }),
     authorizeSubscribe: authorizeSubscribeHook({ membership: services.membership, sessions, log }),
   })
+  aedes.on('clientDisconnect', (client) => sessions.end(client))
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'))
   aedes.on('connectionError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt connection error'))
   ;(aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => log.error({ err }, 'broker error'))

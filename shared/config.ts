@@ -28,7 +28,7 @@ export const CONFIG_SPEC = {
   MESSAGE_MAX_BYTES: { schema: positiveInt.default(4096), doc: 'Largest message body, in UTF-8 bytes.' },
   ROOM_MAX_MEMBERS: { schema: positiveInt.default(1000), doc: 'Most members a group room may have.' },
   HTTP_BODY_MAX_BYTES: { schema: positiveInt.default(65536), doc: 'Largest JSON request body the REST API reads.' },
-  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page of history a request may ask for.' },
+  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page a list request (history, user search) may ask for.' },
   WRITE_BATCH_MAX: { schema: positiveInt.max(5000).default(256), doc: 'Most messages committed in one group-commit INSERT.' },
   WRITE_QUEUE_MAX: { schema: positiveInt.default(10000), doc: 'Most messages waiting for a commit; beyond it sends are refused with `server_busy`.' },
   MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },

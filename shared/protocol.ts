@@ -21,17 +21,19 @@ const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/
 
 /**
  * Checks a message's client id and body; throws `validation_failed`, or
- * `payload_too_large` when the body exceeds `maxBodyBytes` UTF-8 bytes.
+ * `payload_too_large` when the body exceeds `maxBodyBytes` UTF-8 bytes. Once
+ * the id is valid, errors carry it as `details.clientMsgId` so the sender can
+ * tell which message was refused.
  */
 export function validateMessage(clientMsgId: unknown, body: unknown, maxBodyBytes: number): OutgoingMessage {
   if (typeof clientMsgId !== 'string' || !CLIENT_MSG_ID.test(clientMsgId)) {
     throw new ChatError('validation_failed', '"id" must be 1-64 printable ASCII characters without spaces.')
   }
   if (typeof body !== 'string' || body.trim().length === 0) {
-    throw new ChatError('validation_failed', '"body" must be a non-empty string.')
+    throw new ChatError('validation_failed', '"body" must be a non-empty string.', { clientMsgId })
   }
   if (Buffer.byteLength(body, 'utf8') > maxBodyBytes) {
-    throw new ChatError('payload_too_large', `"body" is over ${maxBodyBytes} bytes.`)
+    throw new ChatError('payload_too_large', `"body" is over ${maxBodyBytes} bytes.`, { clientMsgId })
   }
   return { clientMsgId, body }
 }

@@ -23,11 +23,11 @@ export function authenticateHook(deps: { tokens: TokenService; accounts: Account
     if (!password || password.length === 0) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'access token required as password'), false)
     deps.tokens.verify(password.toString('utf8'))
       .then(async (claims) => {
-        if (username && username !== claims.userId && username !== claims.username) {
+        if (username && username !== claims.userId && username.toLowerCase() !== claims.username.toLowerCase()) {
           throw refusal(BAD_USERNAME_OR_PASSWORD, 'username does not match the token')
         }
         await deps.accounts.activeUser(claims.userId).catch(() => { throw refusal(NOT_AUTHORIZED, 'account disabled or deleted') })
-        deps.sessions.set(client, { userId: claims.userId, username: claims.username })
+        deps.sessions.start(client, { userId: claims.userId, username: claims.username }, claims.expiresAt!)
         deps.log.debug({ clientId: client.id, userId: claims.userId }, 'mqtt client authenticated')
         done(null, true)
       })

@@ -1,7 +1,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { ChatError } from '../../shared/errors.ts'
 import type { MessageService } from '../../shared/chat/message-service.ts'
-import { encodeEnvelope, parseMessagePayload, type ErrorEvent } from '../../shared/protocol.ts'
+import { encodeEnvelope, parseMessagePayload, type ErrorEvent, type OutgoingMessage } from '../../shared/protocol.ts'
 import { parseChatTopic } from '../../shared/topics.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Sessions } from '../sessions.ts'
@@ -13,12 +13,36 @@ import type { Sessions } from '../sessions.ts'
  */
 export const DISCARD_TOPIC = '$mqchat/discarded'
 
+/** The checked content of a publish, or the refusal and whatever client id could be read. */
+type Checked =
+  | { ok: true; roomId: string; message: OutgoingMessage }
+  | { ok: false; error: ChatError; clientMsgId?: string | undefined }
+
+/**
+ * Step 1: the topic must be `chat/<roomId>/<ownUserId>` and the payload a
+ * valid message. The payload is read even when the topic is wrong, so that
+ * every refusal can name the client's message id.
+ */
+function checkPublish(packet: PublishPacket, userId: string, maxBodyBytes: number): Checked {
+  const target = parseChatTopic(packet.topic)
+  const topicOk = target !== null && target.senderId === userId
+  const topicError = () => new ChatError('topic_not_allowed', 'Publish only to chat/<roomId>/<yourUserId>.')
+  try {
+    const message = parseMessagePayload(packet.payload as Buffer, maxBodyBytes)
+    return topicOk ? { ok: true, roomId: target.roomId, message } : { ok: false, error: topicError(), clientMsgId: message.clientMsgId }
+  } catch (err) {
+    const error = err as ChatError
+    const clientMsgId = (error.details as { clientMsgId?: string } | undefined)?.clientMsgId
+    return { ok: false, error: topicOk ? error : topicError(), clientMsgId }
+  }
+}
+
 /**
  * PUBLISH, the durable-ack step. aedes writes the QoS 1 PUBACK right after
  * this hook calls back and before it forwards the message, so the message is
  * stored here, by the shared message path, before calling back:
  *
- * 1. check the topic is `chat/<roomId>/<ownUserId>` and parse the payload;
+ * 1. check topic and payload ({@link checkPublish});
  * 2. `messages.send` authorizes, numbers and group-commits it;
  * 3. stored: the payload becomes the server envelope and aedes forwards it;
  *    a resend (same client id): acknowledged again, forwarded nowhere;
@@ -32,33 +56,23 @@ export function authorizePublishHook(deps: { messages: MessageService; sessions:
   return function authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const session = deps.sessions.get(client)
     if (!session) return done(null) // the broker's own publishes (fan-out, error reports)
-    let clientMsgId: string | undefined
-    const refuse = (err: ChatError) => {
-      packet.topic = DISCARD_TOPIC
-      packet.retain = false
-      deps.reportError(session.userId, { code: err.code, message: err.message, topic: originalTopic, ...(clientMsgId ? { clientMsgId } : {}) })
+    const topic = packet.topic
+    packet.retain = false
+    const discard = () => { packet.topic = DISCARD_TOPIC }
+    const refuse = (error: ChatError, clientMsgId: string | undefined) => {
+      discard()
+      deps.reportError(session.userId, { code: error.code, message: error.message, topic, ...(clientMsgId ? { clientMsgId } : {}) })
       done(null)
     }
-    const originalTopic = packet.topic
-    const target = parseChatTopic(packet.topic)
-    if (!target || target.senderId !== session.userId) return refuse(new ChatError('topic_not_allowed', 'Publish only to chat/<roomId>/<yourUserId>.'))
-    let message
-    try {
-      message = parseMessagePayload(packet.payload as Buffer, deps.messages.maxBodyBytes)
-      clientMsgId = message.clientMsgId
-    } catch (err) {
-      return refuse(err as ChatError)
-    }
-    deps.messages.send(session.userId, target.roomId, message).then(({ message: stored, duplicate }) => {
-      if (duplicate) {
-        packet.topic = DISCARD_TOPIC
-      } else {
-        packet.payload = encodeEnvelope(stored)
-      }
-      packet.retain = false
+
+    const checked = checkPublish(packet, session.userId, deps.messages.maxBodyBytes)
+    if (!checked.ok) return refuse(checked.error, checked.clientMsgId)
+    deps.messages.send(session.userId, checked.roomId, checked.message).then(({ message, duplicate }) => {
+      if (duplicate) discard()
+      else packet.payload = encodeEnvelope(message)
       done(null)
     }, (err: unknown) => {
-      if (err instanceof ChatError && err.code !== 'server_busy') return refuse(err)
+      if (err instanceof ChatError && err.code !== 'server_busy') return refuse(err, checked.message.clientMsgId)
       deps.log.warn({ err, clientId: client?.id, userId: session.userId }, 'publish not stored; closing without PUBACK')
       done(err instanceof Error ? err : new Error(String(err)))
     })

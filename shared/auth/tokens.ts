@@ -6,6 +6,8 @@ import { TOKEN_ALGORITHM, type SigningKey } from './signing-key.ts'
 export interface TokenClaims {
   userId: string
   username: string
+  /** When the token stops being valid, in ms since the epoch (set by {@link TokenService.verify}). */
+  expiresAt?: number
 }
 
 /** Issue and verification settings, from config. */
@@ -49,7 +51,7 @@ export class TokenService {
         requiredClaims: ['sub', 'exp', 'iat'],
       })
       if (typeof payload.sub !== 'string' || typeof payload['username'] !== 'string') throw new Error('claims missing')
-      return { userId: payload.sub, username: payload['username'] }
+      return { userId: payload.sub, username: payload['username'], expiresAt: payload.exp! * 1000 }
     } catch {
       throw new ChatError('unauthenticated', 'The access token is invalid or expired.')
     }

@@ -45,9 +45,12 @@ export class MembershipCache {
     const cached = this.#entries.get(roomId)
     if (cached && this.#now() - cached.loadedAt < this.#limits.ttlMs) return cached.members
     const members = this.#rooms.memberIds(roomId).then((ids) => new Set(ids))
-    members.catch(() => this.#entries.delete(roomId))
+    const entry = { members, loadedAt: this.#now() }
+    members.catch(() => {
+      if (this.#entries.get(roomId) === entry) this.#entries.delete(roomId)
+    })
     this.#entries.delete(roomId)
-    this.#entries.set(roomId, { members, loadedAt: this.#now() })
+    this.#entries.set(roomId, entry)
     if (this.#entries.size > this.#limits.maxRooms) {
       this.#entries.delete(this.#entries.keys().next().value!)
     }

@@ -46,8 +46,11 @@ t.test('topic ACL: only members, only their own sender topic', async (t) => {
     for (const [topic, payload] of attempts) {
       t.ok(await client.publishAsync(topic, payload, { qos: 1 }), `PUBACK for ${topic.slice(0, 40)}`)
     }
-    const codes = (await reports).map((r) => r.payload.code)
-    t.same(codes, attempts.map((a) => a[2]), 'each refusal reported with its catalogue code')
+    const received = await reports
+    t.same(received.map((r) => r.payload.code), attempts.map((a) => a[2]), 'each refusal reported with its catalogue code')
+    t.same(received.map((r) => r.payload.topic), attempts.map((a) => a[0]), 'and the topic it was sent to')
+    t.same(received.map((r) => r.payload.clientMsgId), ['m1', 'm2', 'm3', 'm4', 'm5', undefined, undefined, undefined, 'm9', 'm10'],
+      'and the client message id whenever it could be read')
     t.ok(client.connected, 'the connection stays up')
     await sleep(200)
     t.same(bobGot, [], 'the room\'s member received nothing')

@@ -61,6 +61,17 @@ t.test('CONNECT authenticates with the access token as password', async (t) => {
     })
   }
 
+  t.test('a connection is closed when its token expires', async (t) => {
+    const shortLived = await new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: services.signingKey.kid }).setSubject(alice.id)
+      .setIssuer('mqchat').setAudience('mqchat').setIssuedAt().setExpirationTime(now + 3).sign(services.signingKey.privateKey)
+    const client = await app.mqtt(shortLived)
+    const connectedAt = Date.now()
+    await new Promise<void>((resolve) => client.once('close', () => resolve()))
+    const lived = Date.now() - connectedAt
+    t.ok(lived < 5000, `closed ${lived} ms after connecting, at the token's expiry`)
+    t.equal(await refusedWith(app.mqtt(shortLived)), 4, 'and the expired token cannot reconnect')
+  })
+
   t.test('refused with 5: a valid token of a disabled account', async (t) => {
     const bob = await app.user('bob')
     await app.node.database.db.updateTable('users').set({ disabled: true }).where('id', '=', bob.id).execute()

@@ -14,13 +14,10 @@ export function postgresUrl(t: Test): string | undefined {
 }
 
 /**
- * The Redis URL, or undefined after marking the test skipped with the reason
- * (a failure instead when CI requires Redis).
+ * Test options for a test that only means something against real Postgres:
+ * skipped with the reason when DATABASE_URL is unset, run (and failed by
+ * {@link postgresUrl}) when CI requires the service.
  */
-export function redisUrl(t: Test): string | undefined {
-  const url = process.env['REDIS_URL']
-  if (url) return url
-  if (SERVICES_REQUIRED) t.fail('MQCHAT_REQUIRE_SERVICES=1 but REDIS_URL is not set')
-  else t.skip('REDIS_URL is not set: Redis-dependent test skipped')
-  return undefined
+export function onlyWithPostgres(): { skip: string | false } {
+  return { skip: process.env['DATABASE_URL'] || SERVICES_REQUIRED ? false : 'DATABASE_URL is not set: real-Postgres test skipped' }
 }

@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import t from 'tap'
+import { onlyWithPostgres, postgresUrl } from './helpers/services.ts'
+
+const MAIN = new URL('../main.ts', import.meta.url).pathname
+
+/** Runs `main.ts` as `npm start` would (via tsx instead of the build step), with `env` on top of a test base. */
+function runMain(env: Record<string, string>) {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+    env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const lines: string[] = []
+  let stderr = ''
+  child.stderr.on('data', (chunk) => { stderr += chunk })
+  const started = new Promise<{ ports: { mqtt: number; ws: number; http: number }; line: any }>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line)
+      const entry = JSON.parse(line)
+      if (entry.ports) resolve({ ports: entry.ports, line: entry })
+    })
+    child.once('exit', (code) => reject(new Error(`exited with ${code} before listening: ${stderr}`)))
+  })
+  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })))
+  return { child, lines, started, exited }
+}
+
+t.test('a bad configuration value stops start-up with a message naming the variable', async (t) => {
+  const run = runMain({ MQTT_PORT: '99999', JWT_TTL_SECONDS: 'soon' })
+  run.started.catch(() => {})
+  const { code, stderr } = await run.exited
+  t.equal(code, 2, 'exit code 2')
+  t.match(stderr, /MQTT_PORT/, 'names MQTT_PORT')
+  t.match(stderr, /JWT_TTL_SECONDS/, 'names JWT_TTL_SECONDS')
+})
+
+t.test('the embedded default: starts on PGlite, logs the bound ports, keeps data across restarts', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'mqchat-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const first = runMain({ DATA_DIR: dataDir })
+  const { ports, line } = await first.started
+  t.match(line.database, /embedded Postgres \(PGlite\)/, 'the log says it runs on embedded Postgres')
+  t.match(line.brokerState, /in memory/, 'and keeps broker state in memory')
+  t.ok(ports.mqtt > 0 && ports.ws > 0 && ports.http > 0, `ports stated: ${JSON.stringify(ports)}`)
+  const register = await fetch(`http://127.0.0.1:${ports.http}/v1/auth/register`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persist', password: 'correct horse' }),
+  })
+  t.equal(register.status, 201)
+  first.child.kill('SIGTERM')
+  t.equal((await first.exited).code, 0, 'SIGTERM stops it cleanly')
+
+  const second = runMain({ DATA_DIR: dataDir })
+  const again = await second.started
+  const login = await fetch(`http://127.0.0.1:${again.ports.http}/v1/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'persist', password: 'correct horse' }),
+  })
+  t.equal(login.status, 200, 'the account survived the restart')
+  const token = ((await login.json()) as { accessToken: string }).accessToken
+  second.child.kill('SIGTERM')
+  await second.exited
+  const logged = [...first.lines, ...second.lines].join('\n')
+  t.notOk(logged.includes('correct horse'), 'the password is not logged')
+  t.notOk(logged.includes(token), 'the token is not logged')
+})
+
+t.test('with DATABASE_URL it uses that Postgres', onlyWithPostgres(), async (t) => {
+  const url = postgresUrl(t)!
+  const schema = `t_main_${randomBytes(4).toString('hex')}`
+  const run = runMain({ DATABASE_URL: url, DATABASE_SCHEMA: schema })
+  const { line } = await run.started
+  t.match(line.database, /^Postgres at /, 'the log names Postgres')
+  t.notMatch(line.database, /:\/\/|password/, 'without credentials')
+  run.child.kill('SIGTERM')
+  t.equal((await run.exited).code, 0)
+  const pg = await import('pg')
+  const client = new pg.default.Client({ connectionString: url })
+  await client.connect()
+  const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema])
+  await client.query(`DROP SCHEMA "${schema}" CASCADE`)
+  await client.end()
+  t.same(tables.rows.map((r) => r.table_name), ['kysely_migration', 'kysely_migration_lock', 'messages', 'room_members', 'rooms', 'server_keys', 'users'], 'migrations were applied there')
+})
