@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import Koa from 'koa'
 import { bodyParser } from '@koa/bodyparser'
+import { listen } from '../shared/listen.ts'
 import type { ApiDeps, ApiState } from './context.ts'
 import { handleErrorsAndLog } from './middleware.ts'
 import { authRoutes } from './routes/auth-routes.ts'
@@ -23,9 +23,5 @@ export function createApi(deps: ApiDeps): Koa<ApiState> {
 export async function startHttp(app: Koa<ApiState>, host: string, port: number): Promise<{ server: Server; port: number }> {
   const server = createServer(app.callback())
   server.keepAliveTimeout = 5000
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => resolve())
-  })
-  return { server, port: (server.address() as AddressInfo).port }
+  return { server, port: await listen(server, port, host, 'HTTP_PORT') }
 }

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
-import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net'
+import { createServer as createTcpServer, type Server as TcpServer } from 'node:net'
+import { listen } from '../shared/listen.ts'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
 
@@ -8,16 +9,6 @@ export interface MqttListeners {
   mqttPort: number
   wsPort: number
   close(): Promise<void>
-}
-
-function listen(server: TcpServer | HttpServer, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => {
-      server.off('error', reject)
-      resolve((server.address() as AddressInfo).port)
-    })
-  })
 }
 
 function closeServer(server: TcpServer | HttpServer): Promise<void> {
@@ -41,8 +32,8 @@ export async function startMqttListeners(broker: Aedes, opts: { host: string; mq
     stream.on('error', () => ws.terminate())
     broker.handle(stream, req)
   })
-  const mqttPort = await listen(tcp, opts.mqttPort, opts.host)
-  const wsPort = await listen(http, opts.wsPort, opts.host)
+  const mqttPort = await listen(tcp, opts.mqttPort, opts.host, 'MQTT_PORT')
+  const wsPort = await listen(http, opts.wsPort, opts.host, 'WS_PORT')
   return {
     mqttPort,
     wsPort,

@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import t from 'tap'
@@ -37,6 +38,18 @@ t.test('a bad configuration value stops start-up with a message naming the varia
   t.equal(code, 2, 'exit code 2')
   t.match(stderr, /MQTT_PORT/, 'names MQTT_PORT')
   t.match(stderr, /JWT_TTL_SECONDS/, 'names JWT_TTL_SECONDS')
+})
+
+t.test('a port in use stops start-up with a message naming the variable', async (t) => {
+  const blocker = createServer()
+  await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => blocker.close())
+  const taken = (blocker.address() as AddressInfo).port
+  const run = runMain({ DATA_DIR: 'memory://', MQTT_PORT: String(taken) })
+  run.started.catch(() => {})
+  const { code } = await run.exited
+  t.equal(code, 1, 'exit code 1')
+  t.match(run.lines.join('\n'), new RegExp(`MQTT_PORT=${taken}: cannot listen on 127.0.0.1:${taken} \\(EADDRINUSE\\)`), 'the log names MQTT_PORT and the cause')
 })
 
 t.test('the embedded default: starts on PGlite, logs the bound ports, keeps data across restarts', async (t) => {
