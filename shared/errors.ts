@@ -12,7 +12,6 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, message: 'The message body is larger than allowed.' },
   unauthenticated: { status: 401, message: 'A valid access token is required.' },
   invalid_credentials: { status: 401, message: 'Wrong username or password.' },
-  not_a_member: { status: 403, message: 'You are not a member of this room.' },
   topic_not_allowed: { status: 403, message: 'That topic is not yours to use.' },
   not_found: { status: 404, message: 'No such resource.' },
   method_not_allowed: { status: 405, message: 'That method is not allowed on this path.' },

@@ -32,6 +32,9 @@ export function validateMessage(clientMsgId: unknown, body: unknown, maxBodyByte
   if (typeof body !== 'string' || body.trim().length === 0) {
     throw new ChatError('validation_failed', '"body" must be a non-empty string.', { clientMsgId })
   }
+  if (body.includes('\u0000')) {
+    throw new ChatError('validation_failed', '"body" must not contain NUL characters.', { clientMsgId })
+  }
   if (Buffer.byteLength(body, 'utf8') > maxBodyBytes) {
     throw new ChatError('payload_too_large', `"body" is over ${maxBodyBytes} bytes.`, { clientMsgId })
   }

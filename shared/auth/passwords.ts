@@ -23,13 +23,24 @@ export async function hashPassword(password: string, N: number): Promise<string>
   return ['scrypt', N, BLOCK_SIZE, PARALLELISM, salt.toString('base64url'), key.toString('base64url')].join('$')
 }
 
-/** Whether `password` matches `stored` (made by {@link hashPassword}); constant-time compare. */
+const isCost = (n: number) => Number.isSafeInteger(n) && n >= 2 && (n & (n - 1)) === 0
+const isPositive = (n: number) => Number.isSafeInteger(n) && n > 0 && n <= 64
+
+/**
+ * Whether `password` matches `stored` (made by {@link hashPassword});
+ * constant-time compare. A malformed stored hash gives false, never a throw.
+ */
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const [scheme, n, r, p, salt, hash] = stored.split('$')
-  if (scheme !== 'scrypt' || !n || !r || !p || !salt || !hash) return false
+  const [N, blockSize, parallelism] = [Number(n), Number(r), Number(p)]
+  if (scheme !== 'scrypt' || !salt || !hash || !isCost(N) || !isPositive(blockSize) || !isPositive(parallelism)) return false
   const expected = Buffer.from(hash, 'base64url')
-  const actual = await derive(password, Buffer.from(salt, 'base64url'), { N: Number(n), r: Number(r), p: Number(p) })
-  return actual.length === expected.length && timingSafeEqual(actual, expected)
+  try {
+    const actual = await derive(password, Buffer.from(salt, 'base64url'), { N, r: blockSize, p: parallelism })
+    return actual.length === expected.length && timingSafeEqual(actual, expected)
+  } catch {
+    return false
+  }
 }
 
 /**

@@ -44,7 +44,7 @@ export class MessageService {
 
   /** Authorizes and durably stores an already-validated message; the caller delivers it. */
   async send(senderId: string, roomId: string, message: OutgoingMessage): Promise<SendResult> {
-    if (!(await this.#members.isMember(roomId, senderId))) throw new ChatError('not_a_member')
+    if (!(await this.#members.isMember(roomId, senderId))) throw new ChatError('room_not_found')
     const outcome = await this.#writer.write({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
     if (outcome.kind === 'room_gone') throw new ChatError('room_not_found')
     return { message: outcome.message, duplicate: outcome.kind === 'duplicate' }

@@ -63,19 +63,32 @@ export class MessageWriter {
     await new Promise<void>((resolve) => setImmediate(resolve))
     while (this.#queue.length > 0) {
       const batch = this.#queue.slice(0, this.#limits.batchMax)
-      try {
-        const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
-        this.stats.commits++
-        this.stats.messages += batch.length
-        this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
-        batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
-      } catch (err) {
-        this.#log.error({ err, batchSize: batch.length }, 'message batch failed to commit; senders get no acknowledgement')
-        const refusal = new ChatError('server_busy', 'The message could not be stored; retry later.')
-        for (const waiting of batch) waiting.reject(refusal)
+      if (!(await this.#commit(batch)) && batch.length > 1) {
+        // One bad row must not sink its neighbours: retry them one by one.
+        for (const waiting of batch) await this.#commit([waiting])
       }
       this.#queue.splice(0, batch.length)
     }
     this.#flushing = null
+  }
+
+  /**
+   * Commits `batch` and settles its promises. On failure a single message is
+   * rejected with `server_busy`; a larger batch is left for the caller to retry.
+   */
+  async #commit(batch: Waiting[]): Promise<boolean> {
+    try {
+      const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
+      this.stats.commits++
+      this.stats.messages += batch.length
+      this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
+      batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
+      return true
+    } catch (err) {
+      if (batch.length > 1) return false
+      this.#log.error({ err }, 'message failed to commit; the sender gets no acknowledgement')
+      batch[0]!.reject(new ChatError('server_busy', 'The message could not be stored; retry later.'))
+      return false
+    }
   }
 }

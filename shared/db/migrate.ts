@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as initial from './migrations/0001_initial.ts'
 
@@ -7,9 +7,14 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
 }
 
-/** Applies every pending migration; throws if one fails. */
+/**
+ * Applies every pending migration; throws if one fails. The bookkeeping
+ * tables live in the connection's current schema: left unnamed, Kysely would
+ * find another schema's tables in a shared database and skip creating its own.
+ */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => MIGRATIONS } })
+  const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)
+  const migrator = new Migrator({ db, migrationTableSchema: rows[0]!.schema, provider: { getMigrations: async () => MIGRATIONS } })
   const result = await migrator.migrateToLatest()
   if (result.error) throw result.error
   return result

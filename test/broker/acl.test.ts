@@ -31,7 +31,7 @@ t.test('topic ACL: only members, only their own sender topic', async (t) => {
     const client = await app.mqtt(mallory.token)
     await client.subscribeAsync(`user/${mallory.id}/errors`, { qos: 1 })
     const attempts: Array<[string, string, string]> = [
-      [`chat/${room}/${mallory.id}`, JSON.stringify({ id: 'm1', body: 'not a member' }), 'not_a_member'],
+      [`chat/${room}/${mallory.id}`, JSON.stringify({ id: 'm1', body: 'not a member' }), 'room_not_found'],
       [`chat/${room}/${alice.id}`, JSON.stringify({ id: 'm2', body: 'spoofed sender' }), 'topic_not_allowed'],
       [`chat/${malloryRoom}/${alice.id}`, JSON.stringify({ id: 'm3', body: 'spoofed in own room' }), 'topic_not_allowed'],
       [`chat/${malloryRoom}`, JSON.stringify({ id: 'm4', body: 'short topic' }), 'topic_not_allowed'],

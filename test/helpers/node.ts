@@ -37,12 +37,12 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}): 
   })
   const logLines: string[] = []
   const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(...String(chunk).split('\n').filter(Boolean)); cb() } })
+  if (databaseUrl) t.teardown(() => dropSchema(databaseUrl, schema))
   const node = await startMqchat(config, createLogger(config.LOG_LEVEL, sink))
   const clients: MqttClient[] = []
   t.teardown(async () => {
     await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})))
     await node.close()
-    if (databaseUrl) await dropSchema(databaseUrl, schema)
   })
   const base = `http://127.0.0.1:${node.ports.http}`
   const testNode: TestNode = {

@@ -1,0 +1,37 @@
+import t from 'tap'
+import { startTestNode } from '../helpers/node.ts'
+
+t.test('the group-commit writer', async (t) => {
+  const app = await startTestNode(t, { WRITE_QUEUE_MAX: '5', WRITE_BATCH_MAX: '3' })
+  const { writer } = app.node.services
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const roomId = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+  const message = (clientMsgId: string, body = `body of ${clientMsgId}`) => ({ roomId, senderId: alice.id, clientMsgId, body })
+
+  t.test('batches hold at most WRITE_BATCH_MAX messages', async (t) => {
+    const outcomes = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((id) => writer.write(message(id))))
+    t.same(outcomes.map((o) => o.kind), Array(5).fill('stored'))
+    t.equal(writer.stats.largestBatch, 3, 'largest batch is 3')
+  })
+
+  t.test('beyond WRITE_QUEUE_MAX waiting messages, writes are refused with server_busy', async (t) => {
+    const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => writer.write(message(`q${i}`))))
+    t.same(results.map((r) => r.status), [...Array(5).fill('fulfilled'), ...Array(3).fill('rejected')], 'five accepted, three refused')
+    t.same(results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.code), Array(3).fill('server_busy'))
+  })
+
+  t.test('a row the database refuses fails alone; its batch neighbours are stored', async (t) => {
+    // A NUL byte passes no adapter (validateMessage refuses it) but Postgres text cannot hold it,
+    // which makes it a real database-level failure inside a batch.
+    const results = await Promise.allSettled([writer.write(message('n1')), writer.write(message('n2', 'bad\u0000row')), writer.write(message('n3'))])
+    t.same(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled'])
+    t.equal((results[1] as PromiseRejectedResult).reason.code, 'server_busy', 'the bad one is refused as not stored')
+    const stored = await app.node.database.db.selectFrom('messages').select('client_msg_id').where('client_msg_id', 'in', ['n1', 'n2', 'n3']).execute()
+    t.same(stored.map((r) => r.client_msg_id).sort(), ['n1', 'n3'])
+  })
+
+  t.test('a message for a room that does not exist is answered room_gone', async (t) => {
+    const outcome = await writer.write({ ...message('ghost'), roomId: 'NoSuchRoom00' })
+    t.equal(outcome.kind, 'room_gone')
+  })
+})

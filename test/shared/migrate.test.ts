@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto'
+import pg from 'pg'
+import t from 'tap'
+import { loadConfig } from '../../shared/config.ts'
+import { openDatabase } from '../../shared/db/database.ts'
+import { migrateToLatest } from '../../shared/db/migrate.ts'
+import { onlyWithPostgres, postgresUrl } from '../helpers/services.ts'
+
+const url = postgresUrl(t)
+
+async function dropSchemas(schemas: string[]) {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try {
+    for (const schema of schemas) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+  } finally {
+    await client.end()
+  }
+}
+
+t.test('migrations in one schema do not depend on another schema of the same database', onlyWithPostgres(), async (t) => {
+  const tag = `${process.pid}_${randomBytes(4).toString('hex')}`
+  const schemas = [`t_mig_a_${tag}`, `t_mig_b_${tag}`]
+  t.teardown(() => dropSchemas(schemas))
+  const handles = []
+  try {
+    for (const schema of schemas) {
+      const database = await openDatabase(loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: schema }))
+      handles.push(database)
+      const result = await migrateToLatest(database.db)
+      t.same(result.results?.map((r) => [r.migrationName, r.status]), [['0001_initial', 'Success']], `${schema} migrated`)
+      const tables = await database.db.introspection.getTables({ withInternalKyselyTables: true })
+      t.ok(tables.some((x) => x.schema === schema && x.name === 'kysely_migration'), `${schema} has its own kysely_migration table`)
+    }
+  } finally {
+    for (const handle of handles) await handle.close()
+  }
+})
