@@ -68,7 +68,7 @@ t.test('CONNECT authenticates with the access token as password', async (t) => {
     const connectedAt = Date.now()
     await new Promise<void>((resolve) => client.once('close', () => resolve()))
     const lived = Date.now() - connectedAt
-    t.ok(lived < 5000, `closed ${lived} ms after connecting, at the token's expiry`)
+    t.ok(lived < 8000, `closed ${lived} ms after connecting, at the token's expiry (3 s after it was signed)`)
     t.equal(await refusedWith(app.mqtt(shortLived)), 4, 'and the expired token cannot reconnect')
   })
 
