@@ -27,7 +27,7 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   const migrations = await migrateToLatest(database.db)
   let broker: ChatBroker | undefined
   const services = await createServices(database.db, config, log, { deliver: (message) => broker?.deliver(message) })
-  broker = await createChatBroker(services, log)
+  broker = await createChatBroker(services, log, config.REDIS_URL ? { url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX } : undefined)
   const listeners = await startMqttListeners(broker.aedes, { host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH })
   const api = createApi({ services, log, jsonLimit: `${config.HTTP_BODY_MAX_BYTES}b`, pageMax: config.HISTORY_PAGE_MAX })
   const http = await startHttp(api, config.HOST, config.HTTP_PORT)
@@ -38,9 +38,8 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
     wsPath: config.WS_PATH,
     database: database.kind === 'pglite' ? `embedded Postgres (PGlite) at ${database.location}` : `Postgres at ${database.location}`,
     migrationsApplied: migrations.results?.map((r) => r.migrationName) ?? [],
-    brokerState: 'in memory (single node)',
+    brokerState: config.REDIS_URL ? `Redis at ${new URL(config.REDIS_URL).host} (prefix ${config.REDIS_KEY_PREFIX}): clustered` : 'in memory (single node)',
   }, `mqchat listening: mqtt://${config.HOST}:${ports.mqtt} ws://${config.HOST}:${ports.ws}${config.WS_PATH} http://${config.HOST}:${ports.http}`)
-  if (config.REDIS_URL) log.warn('REDIS_URL is set, but this version keeps broker state in memory: multi-node operation is not built yet')
 
   const chatBroker = broker
   return {

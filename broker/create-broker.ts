@@ -6,6 +6,7 @@ import { chatTopic, userTopic } from '../shared/topics.ts'
 import { authenticateHook } from './hooks/authenticate.ts'
 import { authorizePublishHook } from './hooks/authorize-publish.ts'
 import { authorizeSubscribeHook } from './hooks/authorize-subscribe.ts'
+import { connectRedisState } from './redis-state.ts'
 import { Sessions } from './sessions.ts'
 
 /** The MQTT adapter: an Aedes broker whose hooks call the shared services. */
@@ -16,8 +17,12 @@ export interface ChatBroker {
   close(): Promise<void>
 }
 
-/** Creates the broker; it accepts connections once `startMqttListeners` hands it sockets. */
-export async function createChatBroker(services: Services, log: Logger): Promise<ChatBroker> {
+/**
+ * Creates the broker; it accepts connections once `startMqttListeners` hands
+ * it sockets. With `redis`, routing and sessions are shared with the other
+ * nodes; without, they live in this process's memory.
+ */
+export async function createChatBroker(services: Services, log: Logger, redis?: { url: string; keyPrefix: string }): Promise<ChatBroker> {
   const sessions = new Sessions()
   let aedes: Aedes
   const publish = (topic: string, payload: Buffer) => {
@@ -26,7 +31,9 @@ export async function createChatBroker(services: Services, log: Logger): Promise
     })
   }
   const reportError = (userId: string, event: ErrorEvent) => publish(userTopic(userId, 'errors'), Buffer.from(JSON.stringify(event)))
+  const shared = redis ? connectRedisState(redis.url, redis.keyPrefix, log) : undefined
   aedes = await Aedes.createBroker({
+    ...(shared ? { mq: shared.mq, persistence: shared.persistence } : {}),
     authenticate: authenticateHook({ tokens: services.tokens, accounts: services.accounts, sessions, log }),
     authorizePublish: authorizePublishHook({ messages: services.messages, sessions, log, reportError }),
     authorizeSubscribe: authorizeSubscribeHook({ membership: services.membership, sessions, log }),
@@ -38,6 +45,9 @@ export async function createChatBroker(services: Services, log: Logger): Promise
   return {
     aedes,
     deliver: (message) => publish(chatTopic(message.roomId, message.senderId), encodeEnvelope(message)),
-    close: () => new Promise<void>((resolve) => aedes.close(() => resolve())),
+    async close() {
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      await shared?.close()
+    },
   }
 }

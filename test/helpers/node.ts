@@ -12,6 +12,8 @@ import { postgresUrl } from './services.ts'
 export interface TestNode {
   node: Mqchat
   config: Config
+  /** The Postgres schema this node works in (undefined on PGlite). */
+  schema: string | undefined
   /** Every log line the node wrote, for checks such as "no secrets logged". */
   logLines: string[]
   http(method: string, path: string, opts?: { body?: unknown; token?: string; rawBody?: string }): Promise<{ status: number; body: any }>
@@ -25,10 +27,11 @@ export interface TestNode {
 /**
  * Starts a node on free ports with its own database: a fresh schema in the
  * Postgres at DATABASE_URL (dropped afterwards) or an in-memory PGlite.
- * Everything is torn down when `t` ends.
+ * `shareDatabaseWith` makes a second node of the same cluster, on the first
+ * one's schema. Everything is torn down when `t` ends.
  */
-export async function startTestNode(t: Test, env: Record<string, string> = {}): Promise<TestNode> {
-  const schema = `t_${process.pid}_${randomBytes(4).toString('hex')}`
+export async function startTestNode(t: Test, env: Record<string, string> = {}, shareDatabaseWith?: TestNode): Promise<TestNode> {
+  const schema = shareDatabaseWith?.schema ?? `t_${process.pid}_${randomBytes(4).toString('hex')}`
   const databaseUrl = postgresUrl(t)
   const config = loadConfig({
     HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0',
@@ -46,7 +49,7 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}): 
   })
   const base = `http://127.0.0.1:${node.ports.http}`
   const testNode: TestNode = {
-    node, config, logLines,
+    node, config, logLines, schema: databaseUrl ? schema : undefined,
     async http(method, path, opts = {}) {
       const headers: Record<string, string> = {}
       if (opts.token) headers['authorization'] = `Bearer ${opts.token}`

@@ -14,6 +14,22 @@ export function postgresUrl(t: Test): string | undefined {
 }
 
 /**
+ * Test options for a test that needs Redis: skipped with the reason when
+ * REDIS_URL is unset, failed instead when CI requires the service.
+ */
+export function onlyWithRedis(): { skip: string | false } {
+  if (process.env['REDIS_URL']) return { skip: false }
+  return { skip: SERVICES_REQUIRED ? false : 'REDIS_URL is not set: Redis-dependent test skipped' }
+}
+
+/** The Redis URL; fails the test when it is unset (pair with {@link onlyWithRedis}). */
+export function redisUrl(t: Test): string {
+  const url = process.env['REDIS_URL']
+  if (!url) t.fail('REDIS_URL is not set')
+  return url ?? 'redis://127.0.0.1:6379'
+}
+
+/**
  * Test options for a test that only means something against real Postgres:
  * skipped with the reason when DATABASE_URL is unset, run (and failed by
  * {@link postgresUrl}) when CI requires the service.

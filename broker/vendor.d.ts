@@ -1,0 +1,19 @@
+// Minimal typings for the two Redis packages that ship none; only what broker/ uses.
+
+declare module 'mqemitter-redis' {
+  import type { Redis } from 'ioredis'
+  interface MQEmitterRedis {
+    close(cb: () => void): void
+    state: import('node:events').EventEmitter
+  }
+  export default function mqemitterRedis(opts: { subConn: Redis; pubConn: Redis }): MQEmitterRedis
+}
+
+declare module 'aedes-persistence-redis/asyncPersistence.js' {
+  import type { Redis } from 'ioredis'
+  export default class AsyncRedisPersistence {
+    constructor(opts: { conn: Redis; maxSessionDelivery?: number })
+    setup(broker: unknown): Promise<void>
+    destroy(): Promise<void>
+  }
+}
