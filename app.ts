@@ -23,12 +23,14 @@ export interface Mqchat {
  * fan-out reaches the broker through the `MessageFanout` port wired here.
  */
 export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> {
-  const database = await openDatabase(config)
+  const database = await openDatabase(config, log)
   const migrations = await migrateToLatest(database.db)
   let broker: ChatBroker | undefined
   const services = await createServices(database.db, config, log, { deliver: (message) => broker?.deliver(message) })
   broker = await createChatBroker(services, log, config.REDIS_URL ? { url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX } : undefined)
-  const listeners = await startMqttListeners(broker.aedes, { host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH })
+  const listeners = await startMqttListeners(broker.aedes, {
+    host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
+  })
   const api = createApi({ services, log, jsonLimit: `${config.HTTP_BODY_MAX_BYTES}b`, pageMax: config.HISTORY_PAGE_MAX })
   const http = await startHttp(api, config.HOST, config.HTTP_PORT)
   const ports = { mqtt: listeners.mqttPort, ws: listeners.wsPort, http: http.port }
@@ -47,13 +49,14 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
     services,
     database,
     broker: chatBroker,
+    /** Stops accepting, lets the writes in flight commit, then closes clients, listeners and the database. */
     async close() {
-      await listeners.close()
+      const mqttClosed = listeners.close()
       const httpClosed = new Promise<void>((resolve) => http.server.close(() => resolve()))
       http.server.closeIdleConnections()
-      await httpClosed
       await services.writer.idle()
       await chatBroker.close()
+      await Promise.all([mqttClosed, httpClosed])
       await database.close()
     },
   }

@@ -1,4 +1,4 @@
-import type { Router, RouterContext } from '@koa/router'
+import type { RouterContext } from '@koa/router'
 import type { Services } from '../shared/services.ts'
 import type { Logger } from '../shared/logger.ts'
 
@@ -19,5 +19,5 @@ export interface ApiDeps {
   pageMax: number
 }
 
+/** The Koa context every route and middleware receives. */
 export type ApiContext = RouterContext<ApiState>
-export type ApiRouter = Router<ApiState>

@@ -24,7 +24,7 @@ export const UserSearchQuery = z.object({
 /** `POST /v1/rooms` */
 export const CreateRoomBody = z.discriminatedUnion('type', [
   z.object({ type: z.literal('direct'), userId: id }).strict(),
-  z.object({ type: z.literal('group'), name: z.string().trim().min(1).max(100), memberIds: z.array(id).max(10000) }).strict(),
+  z.object({ type: z.literal('group'), name: z.string().trim().min(1).max(100), memberIds: z.array(id) }).strict(),
 ])
 
 /** `GET /v1/rooms/:roomId/messages?limit=&before=&after=` */

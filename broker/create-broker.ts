@@ -6,7 +6,8 @@ import { chatTopic, userTopic } from '../shared/topics.ts'
 import { authenticateHook } from './hooks/authenticate.ts'
 import { authorizePublishHook } from './hooks/authorize-publish.ts'
 import { authorizeSubscribeHook } from './hooks/authorize-subscribe.ts'
-import { connectRedisState } from './redis-state.ts'
+import { createBrokerState } from './broker-state.ts'
+import { authorizeForwardHook } from './hooks/authorize-forward.ts'
 import { Sessions } from './sessions.ts'
 
 /** The MQTT adapter: an Aedes broker whose hooks call the shared services. */
@@ -31,12 +32,14 @@ export async function createChatBroker(services: Services, log: Logger, redis?: 
     })
   }
   const reportError = (userId: string, event: ErrorEvent) => publish(userTopic(userId, 'errors'), Buffer.from(JSON.stringify(event)))
-  const shared = redis ? connectRedisState(redis.url, redis.keyPrefix, log) : undefined
+  const state = createBrokerState(redis, log)
   aedes = await Aedes.createBroker({
-    ...(shared ? { mq: shared.mq, persistence: shared.persistence } : {}),
+    mq: state.mq,
+    ...(state.persistence ? { persistence: state.persistence } : {}),
     authenticate: authenticateHook({ tokens: services.tokens, accounts: services.accounts, sessions, log }),
     authorizePublish: authorizePublishHook({ messages: services.messages, sessions, log, reportError }),
     authorizeSubscribe: authorizeSubscribeHook({ membership: services.membership, sessions, log }),
+    authorizeForward: authorizeForwardHook({ membership: services.membership, sessions }),
   })
   aedes.on('clientDisconnect', (client) => sessions.end(client))
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'))
@@ -47,7 +50,7 @@ export async function createChatBroker(services: Services, log: Logger, redis?: 
     deliver: (message) => publish(chatTopic(message.roomId, message.senderId), encodeEnvelope(message)),
     async close() {
       await new Promise<void>((resolve) => aedes.close(() => resolve()))
-      await shared?.close()
+      await state.close()
     },
   }
 }

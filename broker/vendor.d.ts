@@ -1,8 +1,9 @@
-// Minimal typings for the two Redis packages that ship none; only what broker/ uses.
+// Minimal typings for the packages that ship none; only what broker/ uses.
 
 declare module 'mqemitter-redis' {
   import type { Redis } from 'ioredis'
   interface MQEmitterRedis {
+    emit(packet: { topic: string }, cb?: (err?: Error) => void): void
     close(cb: () => void): void
     state: import('node:events').EventEmitter
   }

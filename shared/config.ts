@@ -12,11 +12,13 @@ export const CONFIG_SPEC = {
   HOST: { schema: z.string().min(1).default('0.0.0.0'), doc: 'Address every listener binds to.' },
   MQTT_PORT: { schema: port.default(1883), doc: 'MQTT over TCP port; 0 picks a free port (the log names it).' },
   WS_PORT: { schema: port.default(8080), doc: 'MQTT over WebSocket port; 0 picks a free port.' },
+  MQTT_MAX_PACKET_BYTES: { schema: positiveInt.min(1024).default(65536), doc: 'Largest MQTT packet a client may send (TCP and WebSocket); a client announcing a larger one is disconnected before it is read.' },
   WS_PATH: { schema: z.string().startsWith('/').default('/mqtt'), doc: 'HTTP path of the MQTT WebSocket endpoint.' },
   HTTP_PORT: { schema: port.default(3000), doc: 'REST API port; 0 picks a free port.' },
   DATABASE_URL: { schema: z.url({ protocol: /^postgres(ql)?$/ }).optional(), doc: 'Postgres connection URL. Unset: embedded Postgres (PGlite) in DATA_DIR.' },
   DATABASE_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(), doc: 'Postgres schema to use (created if missing); unset uses the server default.' },
   DATABASE_POOL_MAX: { schema: positiveInt.default(10), doc: 'Maximum Postgres connections per node.' },
+  DATABASE_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'Longest wait for a Postgres connection and longest statement; past it the request fails (a publish gets no PUBACK) instead of hanging.' },
   DATA_DIR: { schema: z.string().min(1).default('./data'), doc: 'Directory for the embedded database. `memory://` keeps it in memory only.' },
   REDIS_URL: { schema: z.url({ protocol: /^rediss?$/ }).optional(), doc: 'Redis URL. Set: nodes share message routing and MQTT sessions through it. Unset: in-memory broker state (one node).' },
   REDIS_KEY_PREFIX: { schema: z.string().min(1).max(64).default('mqchat:'), doc: 'Prefix of every Redis key; nodes with the same prefix form one cluster.' },
@@ -24,7 +26,7 @@ export const CONFIG_SPEC = {
   JWT_PRIVATE_KEY: { schema: optionalText, doc: 'ES256 private key (PKCS#8 PEM) that signs access tokens. Unset: one is generated once and kept in the database.' },
   JWT_ISSUER: { schema: z.string().min(1).default('mqchat'), doc: 'The `iss` claim issued and required.' },
   JWT_AUDIENCE: { schema: z.string().min(1).default('mqchat'), doc: 'The `aud` claim issued and required.' },
-  JWT_TTL_SECONDS: { schema: positiveInt.default(3600), doc: 'Lifetime of an access token.' },
+  JWT_TTL_SECONDS: { schema: positiveInt.max(2_000_000).default(3600), doc: 'Lifetime of an access token.' },
   PASSWORD_SCRYPT_COST: { schema: z.coerce.number().int().min(1024).refine((n) => (n & (n - 1)) === 0, 'must be a power of two').default(32768), doc: 'scrypt N (memory-hard cost, power of two) for new password hashes.' },
   MESSAGE_MAX_BYTES: { schema: positiveInt.default(4096), doc: 'Largest message body, in UTF-8 bytes.' },
   ROOM_MAX_MEMBERS: { schema: positiveInt.default(1000), doc: 'Most members a group room may have.' },
@@ -39,6 +41,9 @@ export const CONFIG_SPEC = {
 type Spec = typeof CONFIG_SPEC
 /** The validated configuration, one field per {@link CONFIG_SPEC} entry. */
 export type Config = { [K in keyof Spec]: z.output<Spec[K]['schema']> }
+
+/** Variables whose values may hold credentials: a config error names them but never prints the value. */
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY'])
 
 /** Thrown by {@link loadConfig}; its message names every bad variable. */
 export class ConfigError extends Error {
@@ -56,7 +61,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const raw = env[name] === '' ? undefined : env[name]
     const parsed = (schema as z.ZodType).safeParse(raw)
     if (parsed.success) config[name] = parsed.data
-    else problems.push(`${name}=${JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+    else problems.push(`${name}=${SECRET_VARIABLES.has(name) ? '(value hidden)' : JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`)
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   return config as Config

@@ -27,6 +27,13 @@ export function parseChatTopic(topic: string): { roomId: string; senderId: strin
   return isId(roomId) && isId(senderId) ? { roomId, senderId } : null
 }
 
+/** The user a `user/<userId>/<event>` topic belongs to, or null for any other topic. */
+export function parseUserTopic(topic: string): { userId: string } | null {
+  const levels = topic.split('/')
+  if (levels.length !== 3 || levels[0] !== USER_PREFIX || !isId(levels[1]!)) return null
+  return { userId: levels[1]! }
+}
+
 /** What a subscription filter asks for, once checked against the one shape each kind may take. */
 export type SubscriptionTarget =
   | { kind: 'room'; roomId: string }

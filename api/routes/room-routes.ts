@@ -38,7 +38,7 @@ export function roomRoutes({ services, pageMax }: ApiDeps): Router<ApiState> {
   router.post('/v1/rooms/:roomId/messages', async (ctx) => {
     const { roomId } = parseInput(RoomParam, ctx.params)
     const { id, body } = parseInput(PostMessageBody, ctx.request.body)
-    const { message, duplicate } = await services.messages.post(ctx.state.userId, roomId, id, body)
+    const { message, duplicate } = await services.messages.send(ctx.state.userId, roomId, services.messages.validate(id, body))
     ctx.status = duplicate ? 200 : 201
     ctx.body = { message }
   })

@@ -1,21 +1,35 @@
 import type { AuthenticateError, Client } from 'aedes'
+import { ChatError } from '../../shared/errors.ts'
 import type { AccountService } from '../../shared/chat/account-service.ts'
 import type { TokenService } from '../../shared/auth/tokens.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Sessions } from '../sessions.ts'
 
 // CONNACK return codes, MQTT 3.1.1 section 3.2.2.3.
+const SERVER_UNAVAILABLE = 3
 const BAD_USERNAME_OR_PASSWORD = 4
 const NOT_AUTHORIZED = 5
 
-function refusal(returnCode: 4 | 5, message: string): AuthenticateError {
+function refusal(returnCode: 3 | 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError
 }
 
 /**
+ * The broker-side client id: the client's own id inside its user's
+ * namespace. Two users who pick the same id (say `phone`) get two sessions,
+ * so nobody can take over, or drain the offline queue of, another user's
+ * session by reusing its client id.
+ */
+export function scopedClientId(userId: string, clientId: string): string {
+  return `${userId}:${clientId}`
+}
+
+/**
  * CONNECT: the password carries the access token; the username may be empty,
- * the user's id or the user's name. A missing or invalid token gets return
- * code 4; a valid token of a deleted or disabled account gets 5.
+ * the user's id or the user's name (any case). A missing or invalid token
+ * gets return code 4; a valid token of a deleted or disabled account gets 5;
+ * a database that cannot answer gets 3. Aedes runs this step after it has
+ * read the client id and before anything uses it, so the id is scoped here.
  */
 export function authenticateHook(deps: { tokens: TokenService; accounts: AccountService; sessions: Sessions; log: Logger }) {
   return function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
@@ -26,14 +40,18 @@ export function authenticateHook(deps: { tokens: TokenService; accounts: Account
         if (username && username !== claims.userId && username.toLowerCase() !== claims.username.toLowerCase()) {
           throw refusal(BAD_USERNAME_OR_PASSWORD, 'username does not match the token')
         }
-        await deps.accounts.activeUser(claims.userId).catch(() => { throw refusal(NOT_AUTHORIZED, 'account disabled or deleted') })
+        await deps.accounts.activeUser(claims.userId).catch((err: unknown) => {
+          throw err instanceof ChatError ? refusal(NOT_AUTHORIZED, 'account disabled or deleted') : refusal(SERVER_UNAVAILABLE, 'account look-up failed')
+        })
+        ;(client as { id: string }).id = scopedClientId(claims.userId, client.id)
         deps.sessions.start(client, { userId: claims.userId, username: claims.username }, claims.expiresAt!)
         deps.log.debug({ clientId: client.id, userId: claims.userId }, 'mqtt client authenticated')
         done(null, true)
       })
       .catch((err: unknown) => {
         const error = (err as AuthenticateError).returnCode ? (err as AuthenticateError) : refusal(BAD_USERNAME_OR_PASSWORD, 'invalid access token')
-        deps.log.info({ clientId: client.id, returnCode: error.returnCode, reason: error.message }, 'mqtt connect refused')
+        const level = error.returnCode === SERVER_UNAVAILABLE ? 'warn' : 'info'
+        deps.log[level]({ clientId: client.id, returnCode: error.returnCode, reason: error.message }, 'mqtt connect refused')
         done(error, false)
       })
   }

@@ -1,7 +1,7 @@
 import type { Client, PublishPacket } from 'aedes'
 import { ChatError } from '../../shared/errors.ts'
 import type { MessageService } from '../../shared/chat/message-service.ts'
-import { encodeEnvelope, parseMessagePayload, type ErrorEvent, type OutgoingMessage } from '../../shared/protocol.ts'
+import { parseMessagePayload, type ErrorEvent, type OutgoingMessage } from '../../shared/protocol.ts'
 import { parseChatTopic } from '../../shared/topics.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Sessions } from '../sessions.ts'
@@ -23,12 +23,12 @@ type Checked =
  * valid message. The payload is read even when the topic is wrong, so that
  * every refusal can name the client's message id.
  */
-function checkPublish(packet: PublishPacket, userId: string, maxBodyBytes: number): Checked {
-  const target = parseChatTopic(packet.topic)
+function checkPublish(topic: string, payload: Buffer, userId: string, maxBodyBytes: number): Checked {
+  const target = parseChatTopic(topic)
   const topicOk = target !== null && target.senderId === userId
   const topicError = () => new ChatError('topic_not_allowed', 'Publish only to chat/<roomId>/<yourUserId>.')
   try {
-    const message = parseMessagePayload(packet.payload as Buffer, maxBodyBytes)
+    const message = parseMessagePayload(payload, maxBodyBytes)
     return topicOk ? { ok: true, roomId: target.roomId, message } : { ok: false, error: topicError(), clientMsgId: message.clientMsgId }
   } catch (err) {
     const error = err as ChatError
@@ -37,44 +37,47 @@ function checkPublish(packet: PublishPacket, userId: string, maxBodyBytes: numbe
   }
 }
 
+/** Longest topic echoed back in an error report, so a report stays small. */
+const REPORTED_TOPIC_MAX = 256
+
 /**
  * PUBLISH, the durable-ack step. aedes writes the QoS 1 PUBACK right after
- * this hook calls back and before it forwards the message, so the message is
- * stored here, by the shared message path, before calling back:
+ * this hook calls back, so the message is stored here, by the shared message
+ * path, before calling back. The client's own packet is always sent to
+ * {@link DISCARD_TOPIC}: the message path delivers the stored envelope
+ * itself, whether or not the sender is still there to take its PUBACK.
  *
  * 1. check topic and payload ({@link checkPublish});
- * 2. `messages.send` authorizes, numbers and group-commits it;
- * 3. stored: the payload becomes the server envelope and aedes forwards it;
- *    a resend (same client id): acknowledged again, forwarded nowhere;
- * 4. refused: acknowledged (MQTT 3.1.1 has no negative PUBACK; Mosquitto and
- *    EMQX do the same), forwarded nowhere, and the code is reported on the
- *    sender's `user/<id>/errors` topic;
- * 5. not stored for want of capacity or a database: the hook fails, aedes
+ * 2. `messages.send` authorizes, numbers, group-commits and delivers it;
+ *    a resend (same client id) is acknowledged again and delivered nowhere;
+ * 3. refused: acknowledged (MQTT 3.1.1 has no negative PUBACK; Mosquitto and
+ *    EMQX do the same) and the code is reported on the sender's
+ *    `user/<id>/errors` topic;
+ * 4. not stored for want of capacity or a database: the hook fails, aedes
  *    closes the connection without a PUBACK, and the client resends later.
+ *
+ * A publish with no session is a will of a client of a dead node, replayed
+ * by aedes without its client: it is discarded, never trusted.
  */
 export function authorizePublishHook(deps: { messages: MessageService; sessions: Sessions; log: Logger; reportError(userId: string, event: ErrorEvent): void }) {
   return function authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const session = deps.sessions.get(client)
-    if (!session) return done(null) // the broker's own publishes (fan-out, error reports)
     const topic = packet.topic
+    packet.topic = DISCARD_TOPIC
     packet.retain = false
-    const discard = () => { packet.topic = DISCARD_TOPIC }
+    if (!session) return done(null)
     const refuse = (error: ChatError, clientMsgId: string | undefined) => {
-      discard()
-      deps.reportError(session.userId, { code: error.code, message: error.message, topic, ...(clientMsgId ? { clientMsgId } : {}) })
+      const reported = topic.length > REPORTED_TOPIC_MAX ? `${topic.slice(0, REPORTED_TOPIC_MAX)}…` : topic
+      deps.reportError(session.userId, { code: error.code, message: error.message, topic: reported, ...(clientMsgId ? { clientMsgId } : {}) })
       done(null)
     }
 
-    const checked = checkPublish(packet, session.userId, deps.messages.maxBodyBytes)
+    const checked = checkPublish(topic, packet.payload as Buffer, session.userId, deps.messages.maxBodyBytes)
     if (!checked.ok) return refuse(checked.error, checked.clientMsgId)
-    deps.messages.send(session.userId, checked.roomId, checked.message).then(({ message, duplicate }) => {
-      if (duplicate) discard()
-      else packet.payload = encodeEnvelope(message)
-      done(null)
-    }, (err: unknown) => {
+    deps.messages.send(session.userId, checked.roomId, checked.message).then(() => done(null), (err: unknown) => {
       if (err instanceof ChatError && err.code !== 'server_busy') return refuse(err, checked.message.clientMsgId)
       deps.log.warn({ err, clientId: client?.id, userId: session.userId }, 'publish not stored; closing without PUBACK')
       done(err instanceof Error ? err : new Error(String(err)))
-    })
+    }).catch((err: unknown) => deps.log.error({ err }, 'publish completion failed'))
   }
 }

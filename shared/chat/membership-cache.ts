@@ -2,6 +2,8 @@ import type { RoomStore } from '../stores/room-store.ts'
 
 interface Entry {
   members: Promise<Set<string>>
+  /** The member set once the load has finished, for synchronous look-ups. */
+  loaded?: Set<string>
   loadedAt: number
 }
 
@@ -15,7 +17,7 @@ export interface MembershipCacheLimits {
  * Each room's member set, read from Postgres once and then answered from
  * memory, so the publish and subscribe paths make no query per message.
  * Bounded (least recently loaded rooms are dropped first) and trusted for
- * `ttlMs`; code that changes a membership calls {@link invalidate}.
+ * `ttlMs`.
  * Concurrent look-ups of an uncached room share one query.
  */
 export class MembershipCache {
@@ -30,11 +32,6 @@ export class MembershipCache {
     this.#now = now
   }
 
-  /** Rooms currently cached. */
-  get size(): number {
-    return this.#entries.size
-  }
-
   /** Whether `userId` is a member of `roomId` (false when the room does not exist). */
   async isMember(roomId: string, userId: string): Promise<boolean> {
     return (await this.members(roomId)).has(userId)
@@ -44,8 +41,8 @@ export class MembershipCache {
   members(roomId: string): Promise<Set<string>> {
     const cached = this.#entries.get(roomId)
     if (cached && this.#now() - cached.loadedAt < this.#limits.ttlMs) return cached.members
-    const members = this.#rooms.memberIds(roomId).then((ids) => new Set(ids))
-    const entry = { members, loadedAt: this.#now() }
+    const entry: Entry = { members: this.#rooms.memberIds(roomId).then((ids) => (entry.loaded = new Set(ids))), loadedAt: this.#now() }
+    const members = entry.members
     members.catch(() => {
       if (this.#entries.get(roomId) === entry) this.#entries.delete(roomId)
     })
@@ -57,8 +54,12 @@ export class MembershipCache {
     return members
   }
 
-  /** Forgets `roomId`, so the next look-up reads it again. */
-  invalidate(roomId: string): void {
-    this.#entries.delete(roomId)
+  /**
+   * Synchronous: true only when a loaded member set (however old) lacks
+   * `userId`. Unknown rooms give false. For hooks that cannot wait.
+   */
+  knownNonMember(roomId: string, userId: string): boolean {
+    const loaded = this.#entries.get(roomId)?.loaded
+    return loaded !== undefined && !loaded.has(userId)
   }
 }

@@ -18,9 +18,10 @@ export interface SendResult {
 /**
  * The one message path. MQTT and HTTP both call {@link send}: it checks
  * membership (from the cache, no query), numbers and stores the message by
- * group commit, and resolves only once the row is committed. A resend with
- * the same sender and client id resolves to the stored message with
- * `duplicate: true`, and must not be delivered again.
+ * group commit, delivers it to the room's subscribers, and resolves only once
+ * the row is committed. Delivery does not depend on the sender still being
+ * connected. A resend with the same sender and client id resolves to the
+ * stored message with `duplicate: true` and is not delivered again.
  */
 export class MessageService {
   readonly #members: MembershipCache
@@ -42,19 +43,19 @@ export class MessageService {
     return this.#limits.maxBodyBytes
   }
 
-  /** Authorizes and durably stores an already-validated message; the caller delivers it. */
+  /** Checks untrusted fields against the message rules (see `validateMessage`). */
+  validate(clientMsgId: unknown, body: unknown): OutgoingMessage {
+    return validateMessage(clientMsgId, body, this.#limits.maxBodyBytes)
+  }
+
+  /** Authorizes, durably stores and then delivers an already-validated message. */
   async send(senderId: string, roomId: string, message: OutgoingMessage): Promise<SendResult> {
     if (!(await this.#members.isMember(roomId, senderId))) throw new ChatError('room_not_found')
     const outcome = await this.#writer.write({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
     if (outcome.kind === 'room_gone') throw new ChatError('room_not_found')
-    return { message: outcome.message, duplicate: outcome.kind === 'duplicate' }
-  }
-
-  /** {@link send} for adapters without a delivery path of their own (HTTP): validates, stores, then delivers once. */
-  async post(senderId: string, roomId: string, clientMsgId: unknown, body: unknown): Promise<SendResult> {
-    const result = await this.send(senderId, roomId, validateMessage(clientMsgId, body, this.#limits.maxBodyBytes))
-    if (!result.duplicate) this.#fanout.deliver(result.message)
-    return result
+    const duplicate = outcome.kind === 'duplicate'
+    if (!duplicate) this.#fanout.deliver(outcome.message)
+    return { message: outcome.message, duplicate }
   }
 
   /** A page of a room's history for a member; `room_not_found` for anyone else. */

@@ -37,11 +37,6 @@ export class MessageWriter {
     this.#log = log
   }
 
-  /** Messages waiting for a commit, including those in the transaction in flight. */
-  get depth(): number {
-    return this.#queue.length
-  }
-
   /** Commits `message` with whatever else is waiting; resolves once it is durable. */
   write(message: PendingMessage): Promise<CommitOutcome> {
     if (this.#queue.length >= this.#limits.queueMax) {

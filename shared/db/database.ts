@@ -3,6 +3,7 @@ import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
 import { PGlite } from '@electric-sql/pglite'
 import type { Config } from '../config.ts'
+import type { Logger } from '../logger.ts'
 import type { Database } from './schema.ts'
 
 const INT8_OID = 20
@@ -19,14 +20,16 @@ export interface DatabaseHandle {
 /**
  * Opens Postgres at `DATABASE_URL`, or embedded PGlite in `DATA_DIR` when it
  * is unset. With `DATABASE_SCHEMA` every connection works inside that schema,
- * which is created if missing. int8 columns come back as JS numbers.
+ * which is created if missing. int8 columns come back as JS numbers. A
+ * Postgres connection that dies while idle (server restart, failover) is
+ * logged and replaced, never fatal.
  */
-export async function openDatabase(config: Config): Promise<DatabaseHandle> {
-  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config)
+export async function openDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config, log)
   return openPglite(config)
 }
 
-async function openPostgres(url: string, config: Config): Promise<DatabaseHandle> {
+async function openPostgres(url: string, config: Config, log: Logger): Promise<DatabaseHandle> {
   const schema = config.DATABASE_SCHEMA
   if (schema) {
     const client = new pg.Client({ connectionString: url })
@@ -40,9 +43,11 @@ async function openPostgres(url: string, config: Config): Promise<DatabaseHandle
   const pool = new pg.Pool({
     connectionString: url,
     max: config.DATABASE_POOL_MAX,
-    options: schema ? `-c search_path=${schema}` : undefined,
+    connectionTimeoutMillis: config.DATABASE_TIMEOUT_MS,
+    options: `-c statement_timeout=${config.DATABASE_TIMEOUT_MS}${schema ? ` -c search_path=${schema}` : ''}`,
     types: { getTypeParser: (oid: number, format?: any) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) } as any,
   })
+  pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost; it will be replaced'))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   const host = new URL(url)
   return { db, kind: 'postgres', location: `${host.host}${host.pathname}${schema ? ` schema ${schema}` : ''}`, close: () => db.destroy() }

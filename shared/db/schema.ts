@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+import type { ColumnType, Generated, Selectable } from 'kysely'
 
 /** Kysely's view of the tables; migrations in `migrations/` create them. */
 export interface Database {
@@ -57,4 +57,3 @@ export interface ServerKeysTable {
 export type UserRow = Selectable<UsersTable>
 export type RoomRow = Selectable<RoomsTable>
 export type MessageRow = Selectable<MessagesTable>
-export type NewMessageRow = Insertable<MessagesTable>

@@ -48,14 +48,16 @@ export class MessageStore {
   /**
    * Commits a batch in one transaction (group commit). The rooms' rows are
    * locked in id order, so numbers are handed out in commit order per room
-   * and concurrent batches (from any node) cannot deadlock; resends of an
+   * and concurrent batches (from any node) cannot deadlock; times are taken
+   * after the lock (statement time, not transaction start), so they follow
+   * the numbering; resends of an
    * already stored (room, sender, client id) come back as duplicates and are
    * not written again. Outcomes are in the batch's order.
    */
   async commitBatch(batch: readonly PendingMessage[]): Promise<CommitOutcome[]> {
     return this.#db.transaction().execute(async (tx) => {
       const roomIds = [...new Set(batch.map((m) => m.roomId))].sort()
-      const rooms = await tx.selectFrom('rooms').select(['id', 'last_seq']).where('id', 'in', roomIds).orderBy('id').forUpdate().execute()
+      const rooms = await tx.selectFrom('rooms').select(['id', 'last_seq']).where('id', 'in', roomIds).orderBy('id').forNoKeyUpdate().execute()
       const lastSeq = new Map(rooms.map((r) => [r.id, r.last_seq]))
       const existing = await tx.selectFrom('messages').selectAll()
         .where((eb) => eb(eb.refTuple('room_id', 'sender_id', 'client_msg_id'), 'in', batch.map((m) => eb.tuple(m.roomId, m.senderId, m.clientMsgId))))
@@ -78,13 +80,13 @@ export class MessageStore {
         const inserted = await tx.insertInto('messages')
           .values(fresh.map(({ index, seq }) => {
             const m = batch[index]!
-            return { room_id: m.roomId, seq, sender_id: m.senderId, client_msg_id: m.clientMsgId, body: m.body }
+            return { room_id: m.roomId, seq, sender_id: m.senderId, client_msg_id: m.clientMsgId, body: m.body, created_at: sql<Date>`statement_timestamp()` }
           }))
           .returningAll()
           .execute()
         for (const row of inserted) known.set(dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row)
         const touched = [...new Set(fresh.map(({ index }) => batch[index]!.roomId))]
-        await sql`UPDATE rooms SET last_seq = v.seq, last_message_at = now()
+        await sql`UPDATE rooms SET last_seq = v.seq, last_message_at = statement_timestamp()
           FROM unnest(${touched}::text[], ${touched.map((id) => lastSeq.get(id))}::bigint[]) AS v(id, seq)
           WHERE rooms.id = v.id`.execute(tx)
       }

@@ -123,3 +123,11 @@ t.test('every CONFIG_SPEC key appears in README.md as `NAME`', async (t) => {
     t.ok(readme.includes(`\`${name}\``), `README.md documents \`${name}\``)
   }
 })
+
+t.test('a bad value of a variable that may hold credentials is named but never printed', async (t) => {
+  const env = { DATABASE_URL: 'mysql://app:S3cretPassw0rd@db/chat', REDIS_URL: 'http://user:R3disSecret@cache', JWT_PRIVATE_KEY: '' }
+  const err = configError(t, env)
+  t.match(err?.message, /DATABASE_URL=\(value hidden\)/)
+  t.match(err?.message, /REDIS_URL=\(value hidden\)/)
+  t.notMatch(err?.message, /S3cretPassw0rd|R3disSecret/, 'no secret in the message')
+})

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import pg from 'pg'
 import t from 'tap'
 import { loadConfig } from '../../shared/config.ts'
+import { createLogger } from '../../shared/logger.ts'
 import { openDatabase } from '../../shared/db/database.ts'
 import { migrateToLatest } from '../../shared/db/migrate.ts'
 import { onlyWithPostgres, postgresUrl } from '../helpers/services.ts'
@@ -25,7 +26,7 @@ t.test('migrations in one schema do not depend on another schema of the same dat
   const handles = []
   try {
     for (const schema of schemas) {
-      const database = await openDatabase(loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: schema }))
+      const database = await openDatabase(loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: schema }), createLogger('silent'))
       handles.push(database)
       const result = await migrateToLatest(database.db)
       t.same(result.results?.map((r) => [r.migrationName, r.status]), [['0001_initial', 'Success']], `${schema} migrated`)

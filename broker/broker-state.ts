@@ -1,0 +1,65 @@
+import { Readable } from 'node:stream'
+import { Redis } from 'ioredis'
+import mqemitter from 'mqemitter'
+import mqemitterRedis from 'mqemitter-redis'
+import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import type { Logger } from '../shared/logger.ts'
+import { DISCARD_TOPIC } from './hooks/authorize-publish.ts'
+
+/** What Aedes is given for routing and session state, and how to release it. */
+export interface BrokerState {
+  /** Aedes's `mq` option: carries every publish to the subscribers (on every node, with Redis). */
+  mq: { emit(packet: { topic: string }, cb?: (err?: Error) => void): void }
+  /** Aedes's `persistence` option, or undefined for its in-memory default. */
+  persistence: unknown
+  close(): Promise<void>
+}
+
+/**
+ * aedes-persistence-redis 12 for Aedes 1.2. Aedes pipes the retained-message
+ * look-up of every SUBSCRIBE as a stream, which this package returns as an
+ * async generator; and mqchat never retains (authorizePublish clears the
+ * flag), so the look-up answers an empty stream without asking Redis.
+ */
+class ChatRedisPersistence extends AsyncRedisPersistence {
+  createRetainedStreamCombi(): Readable {
+    return Readable.from([])
+  }
+
+  createRetainedStream(): Readable {
+    return Readable.from([])
+  }
+}
+
+/**
+ * Drops publishes to {@link DISCARD_TOPIC} before they are routed: every
+ * client publish ends there once the message path has handled it, and
+ * sending them on (to Redis, in a cluster) would be pure waste.
+ */
+function withoutDiscarded<T extends BrokerState['mq']>(mq: T): T {
+  const emit = mq.emit.bind(mq)
+  mq.emit = (packet, cb) => (packet.topic === DISCARD_TOPIC ? cb?.() : emit(packet, cb))
+  return mq
+}
+
+/**
+ * Broker state in this process's memory (one node), or, with `redis`, shared
+ * by every node: mqemitter-redis routes publishes between nodes over pub/sub
+ * and aedes-persistence-redis keeps sessions under `keyPrefix`, so a client
+ * may reconnect to any node. Nodes that share `keyPrefix` form one cluster.
+ */
+export function createBrokerState(redis: { url: string; keyPrefix: string } | undefined, log: Logger): BrokerState {
+  if (!redis) return { mq: withoutDiscarded(mqemitter()), persistence: undefined, close: async () => {} }
+  const connections = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url, { keyPrefix: redis.keyPrefix })]
+  for (const connection of connections) connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
+  const [subConn, pubConn, sessions] = connections as [Redis, Redis, Redis]
+  const mq = mqemitterRedis({ subConn, pubConn })
+  mq.state.on('error', (err: Error) => log.warn({ err: err.message }, 'redis message routing error'))
+  const persistence = new ChatRedisPersistence({ conn: sessions })
+  return {
+    mq: withoutDiscarded(mq),
+    persistence,
+    // Aedes closes `mq`, and with it both pub/sub connections; the sessions connection is ours.
+    close: () => persistence.destroy(),
+  }
+}
