@@ -1,4 +1,4 @@
-import { Duplex, Transform, type TransformCallback } from 'node:stream'
+import { Duplex } from 'node:stream'
 
 /** Raised (and the connection destroyed) when a client announces a packet over the limit. */
 export class PacketTooLargeError extends Error {
@@ -6,13 +6,11 @@ export class PacketTooLargeError extends Error {
 }
 
 /**
- * Passes MQTT bytes through unchanged while reading each packet's fixed
- * header (MQTT 3.1.1 section 2.2: one type byte, then the remaining length in
- * 1-4 bytes of 7 bits each). A packet announcing more than `maxBytes` fails
- * the stream before its body is read, so Aedes (which sets no maximum) never
- * buffers it: a client announcing 200 MB costs a few bytes of memory.
+ * Follows the packet boundaries of an MQTT byte stream by reading each
+ * packet's fixed header (MQTT 3.1.1 section 2.2: one type byte, then the
+ * remaining length in 1-4 bytes of 7 bits each) and skipping its body.
  */
-export class PacketSizeGuard extends Transform {
+export class PacketHeaderReader {
   readonly #maxBytes: number
   #state: 'type' | 'length' | 'body' = 'type'
   #length = 0
@@ -20,11 +18,11 @@ export class PacketSizeGuard extends Transform {
   #remaining = 0
 
   constructor(maxBytes: number) {
-    super()
     this.#maxBytes = maxBytes
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  /** Reads `chunk`; returns an error as soon as a packet announces more than the limit. */
+  check(chunk: Buffer): PacketTooLargeError | undefined {
     let i = 0
     while (i < chunk.length) {
       if (this.#state === 'body') {
@@ -41,27 +39,73 @@ export class PacketSizeGuard extends Transform {
         const byte = chunk[i++]!
         this.#length += (byte & 0x7f) * this.#multiplier
         this.#multiplier *= 128
-        if (this.#length > this.#maxBytes) return callback(new PacketTooLargeError(`packet over ${this.#maxBytes} bytes announced`))
+        if (this.#length > this.#maxBytes) return new PacketTooLargeError(`packet over ${this.#maxBytes} bytes announced`)
         if (byte & 0x80) {
-          if (this.#multiplier > 128 ** 3) return callback(new PacketTooLargeError('remaining length longer than 4 bytes'))
+          if (this.#multiplier > 128 ** 3) return new PacketTooLargeError('remaining length longer than 4 bytes')
           continue
         }
         this.#remaining = this.#length
         this.#state = this.#remaining > 0 ? 'body' : 'type'
       }
     }
-    callback(null, chunk)
+    return undefined
   }
 }
 
 /**
- * The connection Aedes should handle: reads pass through a
- * {@link PacketSizeGuard}, writes go straight to `socket`. When the guard
- * trips, the socket is destroyed.
+ * The connection Aedes handles: bytes from `socket` are checked by a
+ * {@link PacketHeaderReader} before Aedes may read them, so a packet over
+ * the limit destroys the socket before its body is buffered (Aedes sets no
+ * maximum of its own). Writes go to `socket`; a corked burst (mqtt-packet
+ * corks each packet) is written corked, as one system call and, with
+ * TCP_NODELAY, one segment.
  */
+export class GuardedConnection extends Duplex {
+  readonly #socket: Duplex
+
+  constructor(socket: Duplex, maxBytes: number) {
+    super({ allowHalfOpen: false })
+    this.#socket = socket
+    const header = new PacketHeaderReader(maxBytes)
+    socket.on('data', (chunk: Buffer) => {
+      const tooLarge = header.check(chunk)
+      if (tooLarge) return this.destroy(tooLarge)
+      if (!this.push(chunk)) socket.pause()
+    })
+    socket.on('end', () => this.push(null))
+    socket.on('error', (err) => this.destroy(err))
+    socket.on('close', () => this.destroy())
+  }
+
+  override _read(): void {
+    this.#socket.resume()
+  }
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    if (this.#socket.write(chunk, encoding)) callback()
+    else this.#socket.once('drain', () => callback())
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
+    this.#socket.cork()
+    let flushed = true
+    for (const { chunk, encoding } of chunks) flushed = this.#socket.write(chunk, encoding)
+    this.#socket.uncork()
+    if (flushed) callback()
+    else this.#socket.once('drain', () => callback())
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.#socket.end(callback)
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#socket.destroy()
+    callback(error)
+  }
+}
+
+/** Wraps `socket` in a {@link GuardedConnection} limited to `maxBytes` per packet. */
 export function guardedConnection(socket: Duplex, maxBytes: number): Duplex {
-  const guard = new PacketSizeGuard(maxBytes)
-  guard.on('error', () => socket.destroy())
-  socket.on('error', () => guard.destroy())
-  return Duplex.from({ readable: socket.pipe(guard), writable: socket })
+  return new GuardedConnection(socket, maxBytes)
 }

@@ -59,9 +59,12 @@ export class MessageStore {
       const roomIds = [...new Set(batch.map((m) => m.roomId))].sort()
       const rooms = await tx.selectFrom('rooms').select(['id', 'last_seq']).where('id', 'in', roomIds).orderBy('id').forNoKeyUpdate().execute()
       const lastSeq = new Map(rooms.map((r) => [r.id, r.last_seq]))
-      const existing = await tx.selectFrom('messages').selectAll()
-        .where((eb) => eb(eb.refTuple('room_id', 'sender_id', 'client_msg_id'), 'in', batch.map((m) => eb.tuple(m.roomId, m.senderId, m.clientMsgId))))
-        .execute()
+      // A join on unnest() arrays: one unique-index probe per message, and one plan whatever the batch size
+      // (a row-value IN list of N tuples is planned afresh for each N and can fall back to a scan of the room).
+      const { rows: existing } = await sql<MessageRow>`SELECT m.* FROM messages m
+        JOIN unnest(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[], ${batch.map((m) => m.clientMsgId)}::text[])
+          AS k(room_id, sender_id, client_msg_id)
+          ON m.room_id = k.room_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`.execute(tx)
       const known = new Map<string, MessageRow>(existing.map((row) => [dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row]))
 
       const fresh: Array<{ index: number; seq: number }> = []
