@@ -1,0 +1,288 @@
+/**
+ * The three brokers the bench compares: mqchat as shipped (its own process,
+ * real Postgres, a fresh schema), vanilla Aedes (bench/aedes-server.ts), and
+ * the Mosquitto already listening on 127.0.0.1:1883 (skipped when absent).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import mqtt from 'mqtt'
+import pg from 'pg'
+import type { Creds } from './common.ts'
+import { findProcessByName, PostgresBackendCpu } from './proc.ts'
+
+export type TargetName = 'mqchat' | 'aedes' | 'mosquitto'
+
+/** Topic, filter and clients for one scenario run. */
+export interface Prepared {
+  topic: string
+  filter: string
+  publisher: Creds
+  subscribers: Creds[]
+  errorsTopic?: string
+}
+
+export interface Target {
+  name: TargetName
+  url: string
+  /** The broker's pid, for its CPU (null when unknown). */
+  pid: number | null
+  /** mqchat: the Postgres backends serving it. */
+  pgCpu?: PostgresBackendCpu
+  /** Things worth printing with the results (e.g. settings changed from the defaults). */
+  notes: string[]
+  /**
+   * A fresh room for one run: `pair` is a direct room (one publisher, one subscriber), `group` a group
+   * room of `members` members, all subscribing, the first also publishing. Every run gets a new room so
+   * that runs start alike (mqchat's cost per message depends on how many messages the room holds).
+   */
+  prepare(kind: 'pair' | 'group', members: number): Promise<Prepared>
+  stop(): Promise<void>
+}
+
+export const repoRoot = fileURLToPath(new URL('..', import.meta.url))
+
+const randomId = (length: number) => randomBytes(length).toString('base64url').slice(0, length)
+
+/** Waits for `child` to exit, sending SIGKILL after `ms` (it is our own child). */
+function stopChild(child: ChildProcess, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), ms)
+    child.once('exit', () => {
+      clearTimeout(timer)
+      resolve()
+    })
+    child.kill('SIGTERM')
+  })
+}
+
+/** Resolves with the first stdout line of `child` for which `pick` returns a value. */
+function firstLine<T>(child: ChildProcess, what: string, ms: number, pick: (line: string) => T | undefined, onOther: (line: string) => void): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let done = false
+    const lines = createInterface({ input: child.stdout! })
+    const timer = setTimeout(() => finish(new Error(`${what} did not report its port within ${ms} ms`)), ms)
+    const finish = (err: Error | null, value?: T) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      if (err) reject(err)
+      else resolve(value as T)
+    }
+    lines.on('line', (line) => {
+      if (done) return onOther(line)
+      let value: T | undefined
+      try {
+        value = pick(line)
+      } catch {
+        value = undefined
+      }
+      if (value !== undefined) finish(null, value)
+      else onOther(line)
+    })
+    child.once('exit', (code, signal) => finish(new Error(`${what} exited (${code ?? signal}) before reporting its port`)))
+  })
+}
+
+// ---------------------------------------------------------------- anchors
+
+function anonymousPrepared(kind: 'pair' | 'group', members: number): Prepared {
+  // Same topic shapes and lengths as mqchat's: chat/<12-char room>/<12-char user>.
+  const room = randomId(12)
+  const sender = randomId(12)
+  return {
+    topic: `chat/${room}/${sender}`,
+    filter: `chat/${room}/+`,
+    publisher: {},
+    subscribers: Array.from({ length: kind === 'pair' ? 1 : members }, () => ({})),
+  }
+}
+
+export async function startAedes(): Promise<Target> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/aedes-server.ts'], {
+    cwd: repoRoot,
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  try {
+    const port = await firstLine(child, 'aedes-server', 30_000, (line) => (JSON.parse(line) as { port?: number }).port ?? undefined, (line) => process.stderr.write(`aedes: ${line}\n`))
+    return {
+      name: 'aedes',
+      url: `mqtt://127.0.0.1:${port}`,
+      pid: child.pid ?? null,
+      notes: [],
+      prepare: async (kind, members) => anonymousPrepared(kind, members),
+      stop: () => stopChild(child, 5000),
+    }
+  } catch (err) {
+    await stopChild(child, 2000)
+    throw err
+  }
+}
+
+/** The Mosquitto on `url`, or a reason to skip it. */
+export async function useMosquitto(url: string): Promise<Target | string> {
+  const host = new URL(url).hostname
+  if (host !== '127.0.0.1' && host !== 'localhost') return `BENCH_MOSQUITTO_URL must point at 127.0.0.1 (got ${url})`
+  // One anonymous QoS 1 round trip proves it is there and lets us in.
+  let client: mqtt.MqttClient | undefined
+  try {
+    client = await mqtt.connectAsync(url, { protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 3000 })
+    const topic = `bench/check/${randomId(8)}`
+    await client.subscribeAsync(topic, { qos: 1 })
+    const got = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no echo within 3 s')), 3000)
+      client!.once('message', () => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
+    await client.publishAsync(topic, 'ping', { qos: 1 })
+    await got
+  } catch (err) {
+    return `nothing usable at ${url} (${err instanceof Error ? err.message : String(err)})`
+  } finally {
+    await client?.endAsync(true).catch(() => {})
+  }
+  const pid = findProcessByName('mosquitto')
+  return {
+    name: 'mosquitto',
+    url,
+    pid,
+    notes: pid === null ? ['mosquitto pid not found: its CPU is not reported'] : [],
+    prepare: async (kind, members) => anonymousPrepared(kind, members),
+    stop: async () => {},
+  }
+}
+
+// ---------------------------------------------------------------- mqchat
+
+interface ChatUser {
+  id: string
+  token: string
+}
+
+export interface MqchatOptions {
+  databaseUrl: string
+  /** Extra mqchat settings (from BENCH_MQCHAT_<NAME>), noted in the output. */
+  extraEnv: Record<string, string>
+  /** Node flags for the mqchat process (e.g. --cpu-prof). */
+  nodeFlags: string[]
+  log(line: string): void
+}
+
+export async function startMqchat(opts: MqchatOptions): Promise<Target> {
+  const schema = `bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: process.env['HOME'] ?? '',
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    WS_PORT: '0',
+    HTTP_PORT: '0',
+    LOG_LEVEL: 'info', // the first line (info) names the bound ports
+    DATABASE_URL: opts.databaseUrl,
+    DATABASE_SCHEMA: schema,
+    ...opts.extraEnv,
+  }
+  const child = spawn(process.execPath, [...opts.nodeFlags, '--import', 'tsx', 'main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const problems: string[] = []
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`mqchat stderr: ${chunk}`))
+  // After the first line, keep reading stdout (or the pipe fills); show warnings and errors.
+  const onOther = (line: string) => {
+    try {
+      const entry = JSON.parse(line) as { level?: number; msg?: string }
+      if ((entry.level ?? 0) >= 40) {
+        problems.push(line)
+        if (problems.length <= 20) process.stderr.write(`mqchat log: ${line}\n`)
+      }
+    } catch {
+      process.stderr.write(`mqchat stdout: ${line}\n`)
+    }
+  }
+  const dropSchema = async () => {
+    const client = new pg.Client({ connectionString: opts.databaseUrl, connectionTimeoutMillis: 5000 })
+    try {
+      await client.connect()
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    } catch (err) {
+      process.stderr.write(`bench: could not drop schema ${schema}: ${err instanceof Error ? err.message : String(err)}\n`)
+    } finally {
+      await client.end().catch(() => {})
+    }
+  }
+  let ports: { mqtt: number; http: number }
+  try {
+    ports = await firstLine(child, 'mqchat', 60_000, (line) => (JSON.parse(line) as { ports?: { mqtt: number; http: number } }).ports, onOther)
+  } catch (err) {
+    await stopChild(child, 5000)
+    await dropSchema()
+    throw err
+  }
+  const api = `http://127.0.0.1:${ports.http}`
+  const http = async (method: string, path: string, body: unknown, token?: string): Promise<any> => {
+    const headers: Record<string, string> = { 'content-type': 'application/json' }
+    if (token) headers['authorization'] = `Bearer ${token}`
+    const res = await fetch(api + path, { method, headers, body: JSON.stringify(body), signal: AbortSignal.timeout(60_000) })
+    const text = await res.text()
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${text}`)
+    return JSON.parse(text)
+  }
+  const prefix = `b${randomBytes(3).toString('hex')}`
+  let userCount = 0
+  const newUsers = async (count: number): Promise<ChatUser[]> => {
+    const started = performance.now()
+    const users: ChatUser[] = new Array(count)
+    let nextIndex = 0
+    // Four at a time: register and login each run scrypt on libuv's pool of four threads.
+    await Promise.all(Array.from({ length: Math.min(4, count) }, async () => {
+      while (nextIndex < count) {
+        const i = nextIndex++
+        const username = `${prefix}_${userCount + i}`
+        const password = `password-${username}`
+        const reg = await http('POST', '/v1/auth/register', { username, password })
+        const login = await http('POST', '/v1/auth/login', { username, password })
+        users[i] = { id: reg.user.id, token: login.accessToken }
+      }
+    }))
+    userCount += count
+    opts.log(`mqchat: registered and logged in ${count} users in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+    return users
+  }
+  const groups = new Map<number, ChatUser[]>()
+  const creds = (u: ChatUser): Creds => ({ username: u.id, password: u.token })
+  return {
+    name: 'mqchat',
+    url: `mqtt://127.0.0.1:${ports.mqtt}`,
+    pid: child.pid ?? null,
+    pgCpu: child.pid ? new PostgresBackendCpu(opts.databaseUrl, child.pid) : undefined,
+    notes: [
+      `schema ${schema} at ${opts.databaseUrl.replace(/\/\/[^@]*@/, '//')}`,
+      ...Object.entries(opts.extraEnv).map(([k, v]) => `${k}=${v} (not the default)`),
+    ],
+    async prepare(kind, members) {
+      if (kind === 'pair') {
+        // A direct room is unique per pair of users: a new pair per run.
+        const [sender, reader] = await newUsers(2)
+        const room = (await http('POST', '/v1/rooms', { type: 'direct', userId: reader!.id }, sender!.token)).room.id as string
+        return { topic: `chat/${room}/${sender!.id}`, filter: `chat/${room}/+`, publisher: creds(sender!), subscribers: [creds(reader!)], errorsTopic: `user/${sender!.id}/errors` }
+      }
+      // The same members (registering is slow), a new group room per run.
+      let users = groups.get(members)
+      if (!users) {
+        users = await newUsers(members)
+        groups.set(members, users)
+      }
+      const [owner, ...rest] = users
+      const room = (await http('POST', '/v1/rooms', { type: 'group', name: 'bench fan-out', memberIds: rest.map((u) => u.id) }, owner!.token)).room.id as string
+      return { topic: `chat/${room}/${owner!.id}`, filter: `chat/${room}/+`, publisher: creds(owner!), subscribers: users.map(creds), errorsTopic: `user/${owner!.id}/errors` }
+    },
+    async stop() {
+      await stopChild(child, 30_000)
+      await dropSchema()
+      if (problems.length > 0) process.stderr.write(`bench: mqchat logged ${problems.length} warnings or errors\n`)
+    },
+  }
+}
