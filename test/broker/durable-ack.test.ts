@@ -1,5 +1,5 @@
 import t from 'tap'
-import { collect, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
+import { collect, nextMessages, sleep, startTestNode, holdRoomLock } from '../helpers/node.ts'
 
 t.test('acknowledged means durable', async (t) => {
   const app = await startTestNode(t)
@@ -11,23 +11,12 @@ t.test('acknowledged means durable', async (t) => {
 
   t.test('no PUBACK while the commit cannot happen; PUBACK once it has', async (t) => {
     const client = await app.mqtt(alice.token)
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => { release = resolve })
-    let locked!: () => void
-    const lockTaken = new Promise<void>((resolve) => { locked = resolve })
-    // Another transaction holds the room's row lock, which every message commit must take.
-    const blocker = db.transaction().execute(async (tx) => {
-      await tx.selectFrom('rooms').select('id').where('id', '=', room).forUpdate().execute()
-      locked()
-      await gate
-    })
-    await lockTaken
+    const lock = await holdRoomLock(app, room)
     let acked = false
     const publish = client.publishAsync(topic, JSON.stringify({ id: 'blocked-1', body: 'wait for it' }), { qos: 1 }).then(() => { acked = true })
     await sleep(500)
     t.equal(acked, false, 'no PUBACK while the row cannot be committed')
-    release()
-    await blocker
+    await lock.release()
     await publish
     t.equal(acked, true, 'PUBACK after the commit')
     t.equal((await stored('blocked-1')).length, 1, 'and the row is there')

@@ -1,6 +1,6 @@
 import mqtt from 'mqtt'
 import t from 'tap'
-import { collect, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
+import { collect, nextMessages, sleep, startTestNode, holdRoomLock } from '../helpers/node.ts'
 
 t.test('sessions belong to their user, and delivery does not wait on the sender', async (t) => {
   const app = await startTestNode(t)
@@ -38,21 +38,11 @@ t.test('sessions belong to their user, and delivery does not wait on the sender'
     await bobClient.subscribeAsync(`chat/${room}/+`, { qos: 1 })
     const got = collect(bobClient)
     const sender = await app.mqtt(alice.token, { clientId: 'laptop', clean: false })
-    let release!: () => void
-    const gate = new Promise<void>((resolve) => { release = resolve })
-    let locked!: () => void
-    const lockTaken = new Promise<void>((resolve) => { locked = resolve })
-    const blocker = db.transaction().execute(async (tx) => {
-      await tx.selectFrom('rooms').select('id').where('id', '=', room).forUpdate().execute()
-      locked()
-      await gate
-    })
-    await lockTaken
+    const lock = await holdRoomLock(app, room)
     sender.publish(`chat/${room}/${alice.id}`, JSON.stringify({ id: 'gone-1', body: 'sent, then the network died' }), { qos: 1 })
     await sleep(200)
     sender.stream.destroy()
-    release()
-    await blocker
+    await lock.release()
     const [delivered] = await nextMessages(bobClient, 1)
     t.equal(delivered?.payload.clientMsgId, 'gone-1', 'bob receives the message although alice never got her PUBACK')
 

@@ -127,3 +127,23 @@ export async function subackCodes(client: MqttClient, filters: string[], qos: 0 
     return granted
   }
 }
+
+/**
+ * Holds `roomId`'s row lock in another transaction, which every message
+ * commit must take, so commits wait until `release()` is called (which also
+ * waits for that transaction to end). On PGlite the whole single connection
+ * waits: connect clients before taking it.
+ */
+export async function holdRoomLock(node: TestNode, roomId: string): Promise<{ release(): Promise<void> }> {
+  let open!: () => void
+  const gate = new Promise<void>((resolve) => { open = resolve })
+  let locked!: () => void
+  const lockTaken = new Promise<void>((resolve) => { locked = resolve })
+  const blocker = node.node.database.db.transaction().execute(async (tx) => {
+    await tx.selectFrom('rooms').select('id').where('id', '=', roomId).forUpdate().execute()
+    locked()
+    await gate
+  })
+  await lockTaken
+  return { release: async () => { open(); await blocker } }
+}
