@@ -22,6 +22,8 @@ t.test('acknowledged means durable', async (t) => {
     t.equal((await stored('blocked-1')).length, 1, 'and the row is there')
   })
 
+  // The row check after each PUBACK has teeth on Postgres only: PGlite's single connection queues the
+  // check behind any commit in flight. The lock test above guards the ordering on both.
   t.test('every PUBACK finds its row already committed, and concurrent publishes share commits', async (t) => {
     const clients = await Promise.all([1, 2, 3, 4].map(() => app.mqtt(alice.token)))
     const writer = app.node.services.writer
