@@ -3,6 +3,7 @@ import type { Logger } from './shared/logger.ts'
 import { openDatabase, type DatabaseHandle } from './shared/db/database.ts'
 import { migrateToLatest } from './shared/db/migrate.ts'
 import { createServices, type Services } from './shared/services.ts'
+import type { Realtime } from './shared/realtime.ts'
 import { createChatBroker, type ChatBroker } from './broker/create-broker.ts'
 import { startMqttListeners } from './broker/listeners.ts'
 import { createApi, startHttp } from './api/create-api.ts'
@@ -26,8 +27,11 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   const database = await openDatabase(config, log)
   const migrations = await migrateToLatest(database.db)
   let broker: ChatBroker | undefined
-  const services = await createServices(database.db, config, log, { deliver: (message) => broker?.deliver(message) })
+  // The services need the broker's realtime port and the broker needs the services' hooks: the port is bound once the broker exists.
+  const realtime = new Proxy({} as Realtime, { get: (_, method: keyof Realtime) => (...args: unknown[]) => (broker!.realtime[method] as (...a: unknown[]) => void)(...args) })
+  const services = await createServices(database.db, config, log, realtime)
   broker = await createChatBroker(services, log, config.REDIS_URL ? { url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX } : undefined)
+  await broker.onClusterNote((note) => services.applyClusterNote(note))
   const listeners = await startMqttListeners(broker.aedes, {
     host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
   })

@@ -35,7 +35,9 @@ export const CONFIG_SPEC = {
   WRITE_BATCH_MAX: { schema: positiveInt.max(5000).default(256), doc: 'Most messages committed in one group-commit INSERT.' },
   WRITE_QUEUE_MAX: { schema: positiveInt.default(10000), doc: 'Most messages waiting for a commit; beyond it sends are refused with `server_busy`.' },
   MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },
-  MEMBERSHIP_CACHE_TTL_MS: { schema: positiveInt.default(30000), doc: 'How long a cached member list is trusted before it is read again.' },
+  MEMBERSHIP_CACHE_TTL_MS: { schema: positiveInt.default(30000), doc: 'How long a cached member list is trusted before it is read again (changes made through mqchat reach every node at once; this bounds only changes made behind its back).' },
+  TYPING_THROTTLE_MS: { schema: positiveInt.default(2000), doc: 'A user\'s typing signals in one room are passed on at most once per this interval; the rest are dropped.' },
+  SYNC_ROOM_MAX: { schema: positiveInt.default(100), doc: 'Most messages per room one `POST /v1/sync` returns (the rest are flagged `hasMore`).' },
 } as const
 
 type Spec = typeof CONFIG_SPEC

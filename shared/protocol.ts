@@ -13,8 +13,13 @@ export interface MessageEnvelope {
   roomId: string
   senderId: string
   clientMsgId: string
-  body: string
+  /** The text; null once the message is deleted. */
+  body: string | null
   createdAt: string
+  /** Present once the message has been edited. */
+  editedAt?: string
+  /** Present once the message has been deleted. */
+  deletedAt?: string
 }
 
 const CLIENT_MSG_ID = /^[\x21-\x7e]{1,64}$/
@@ -29,16 +34,21 @@ export function validateMessage(clientMsgId: unknown, body: unknown, maxBodyByte
   if (typeof clientMsgId !== 'string' || !CLIENT_MSG_ID.test(clientMsgId)) {
     throw new ChatError('validation_failed', '"id" must be 1-64 printable ASCII characters without spaces.')
   }
+  return { clientMsgId, body: validateBody(body, maxBodyBytes, { clientMsgId }) }
+}
+
+/** Checks a message body (new or edited) against the same rules; `details` go into the error. */
+export function validateBody(body: unknown, maxBodyBytes: number, details?: Record<string, unknown>): string {
   if (typeof body !== 'string' || body.trim().length === 0) {
-    throw new ChatError('validation_failed', '"body" must be a non-empty string.', { clientMsgId })
+    throw new ChatError('validation_failed', '"body" must be a non-empty string.', details)
   }
   if (body.includes('\u0000')) {
-    throw new ChatError('validation_failed', '"body" must not contain NUL characters.', { clientMsgId })
+    throw new ChatError('validation_failed', '"body" must not contain NUL characters.', details)
   }
   if (Buffer.byteLength(body, 'utf8') > maxBodyBytes) {
-    throw new ChatError('payload_too_large', `"body" is over ${maxBodyBytes} bytes.`, { clientMsgId })
+    throw new ChatError('payload_too_large', `"body" is over ${maxBodyBytes} bytes.`, details)
   }
-  return { clientMsgId, body }
+  return body
 }
 
 /**

@@ -1,15 +1,21 @@
 import type { Kysely } from 'kysely'
 import type { Config } from './config.ts'
 import type { Database } from './db/schema.ts'
+import type { ClusterNote } from './events.ts'
 import type { Logger } from './logger.ts'
+import type { Realtime } from './realtime.ts'
 import { loadSigningKey, type SigningKey } from './auth/signing-key.ts'
 import { TokenService } from './auth/tokens.ts'
 import { AccountService } from './chat/account-service.ts'
 import { MembershipCache } from './chat/membership-cache.ts'
-import { MessageService, type MessageFanout } from './chat/message-service.ts'
+import { MessageService } from './chat/message-service.ts'
 import { MessageWriter } from './chat/message-writer.ts'
+import { ReadService } from './chat/read-service.ts'
+import { RoomEventService } from './chat/room-event-service.ts'
 import { RoomService } from './chat/room-service.ts'
+import { TypingService } from './chat/typing-service.ts'
 import { MessageStore } from './stores/message-store.ts'
+import { ReadStore } from './stores/read-store.ts'
 import { RoomStore } from './stores/room-store.ts'
 import { UserStore } from './stores/user-store.ts'
 
@@ -20,12 +26,20 @@ export interface Services {
   accounts: AccountService
   rooms: RoomService
   messages: MessageService
+  reads: ReadService
+  typing: TypingService
+  roomEvents: RoomEventService
   membership: MembershipCache
   writer: MessageWriter
+  /** Acts on a note from any node of the cluster (wired to the broker's cluster routing). */
+  applyClusterNote(note: ClusterNote): void
 }
 
-/** Builds the domain services on an open, migrated database. */
-export async function createServices(db: Kysely<Database>, config: Config, log: Logger, fanout: MessageFanout): Promise<Services> {
+/**
+ * Builds the domain services on an open, migrated database. `realtime` is
+ * how they reach connected clients and the other nodes (the broker adapter).
+ */
+export async function createServices(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime): Promise<Services> {
   const signingKey = await loadSigningKey(db, config.JWT_PRIVATE_KEY)
   const tokens = new TokenService(signingKey, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.JWT_TTL_SECONDS })
   const users = new UserStore(db)
@@ -33,13 +47,22 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const messageStore = new MessageStore(db)
   const membership = new MembershipCache(roomStore, { maxRooms: config.MEMBERSHIP_CACHE_ROOMS, ttlMs: config.MEMBERSHIP_CACHE_TTL_MS })
   const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX }, log)
+  const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
+  const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
+  const typing = new TypingService({ members: membership, realtime, throttleMs: config.TYPING_THROTTLE_MS })
   return {
     signingKey,
     tokens,
     membership,
     writer,
+    messages,
+    reads,
+    typing,
+    roomEvents: new RoomEventService({ reads, typing, messages }),
     accounts: new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST),
     rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS),
-    messages: new MessageService({ members: membership, writer, store: messageStore, fanout, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX }),
+    applyClusterNote(note) {
+      if (note.kind === 'membership') membership.apply(note)
+    },
   }
 }

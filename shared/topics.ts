@@ -3,20 +3,41 @@ import { isId } from './ids.ts'
 /**
  * The MQTT topic space (docs/PROTOCOL.md):
  * - `chat/<roomId>/<senderId>`: a room's messages, published by their sender;
- * - `user/<userId>/<event>`: events private to one user, such as `errors`.
+ * - `chat/<roomId>/events`: the room's other events (receipts, typing, edits,
+ *   deletes, membership), to and from its members;
+ * - `user/<userId>/<stream>`: events private to one user (`errors`, `rooms`, `presence`).
  * Nothing else exists; the broker refuses every other topic and filter.
  */
 export const CHAT_PREFIX = 'chat'
 export const USER_PREFIX = 'user'
+/** The last level of a room's event topic; never an id (ids are 12 characters). */
+export const ROOM_EVENTS_LEVEL = 'events'
+
+/** The private streams of a user. */
+export type UserStream = 'errors' | 'rooms' | 'presence'
 
 /** The topic a member publishes to and on which the room's subscribers receive `senderId`'s messages. */
 export function chatTopic(roomId: string, senderId: string): string {
   return `${CHAT_PREFIX}/${roomId}/${senderId}`
 }
 
+/** The topic of a room's events. */
+export function roomEventsTopic(roomId: string): string {
+  return `${CHAT_PREFIX}/${roomId}/${ROOM_EVENTS_LEVEL}`
+}
+
 /** The topic of one of a user's private event streams. */
-export function userTopic(userId: string, event: 'errors'): string {
-  return `${USER_PREFIX}/${userId}/${event}`
+export function userTopic(userId: string, stream: UserStream): string {
+  return `${USER_PREFIX}/${userId}/${stream}`
+}
+
+/** The room a `chat/<roomId>/<senderId>` or `chat/<roomId>/events` topic belongs to, or null. */
+export function parseRoomTopic(topic: string): { roomId: string; senderId: string | null } | null {
+  const levels = topic.split('/')
+  if (levels.length !== 3 || levels[0] !== CHAT_PREFIX || !isId(levels[1]!)) return null
+  const last = levels[2]!
+  if (last === ROOM_EVENTS_LEVEL) return { roomId: levels[1]!, senderId: null }
+  return isId(last) ? { roomId: levels[1]!, senderId: last } : null
 }
 
 /** The room and sender a publish topic names, or null when it is not `chat/<id>/<id>`. */
@@ -41,7 +62,7 @@ export type SubscriptionTarget =
 
 /**
  * Classifies a subscription filter. Allowed: `chat/<roomId>/+`,
- * `chat/<roomId>/<senderId>`, `user/<userId>/#`, `user/<userId>/+` and
+ * `chat/<roomId>/<senderId>`, `chat/<roomId>/events`, `user/<userId>/#`, `user/<userId>/+` and
  * `user/<userId>/<event>`. Every other filter (`#`, `chat/#`, `+/...`,
  * `$SYS/...`, a wildcard in the room or user level) gives null.
  */
@@ -50,7 +71,7 @@ export function parseSubscription(filter: string): SubscriptionTarget | null {
   if (levels.length !== 3) return null
   const [prefix, id, last] = levels as [string, string, string]
   if (!isId(id)) return null
-  if (prefix === CHAT_PREFIX && (last === '+' || isId(last))) return { kind: 'room', roomId: id }
+  if (prefix === CHAT_PREFIX && (last === '+' || last === ROOM_EVENTS_LEVEL || isId(last))) return { kind: 'room', roomId: id }
   if (prefix === USER_PREFIX && (last === '#' || last === '+' || /^[a-z]{1,32}$/.test(last))) return { kind: 'user', userId: id }
   return null
 }

@@ -1,6 +1,6 @@
 import type { AedesPublishPacket, Client } from 'aedes'
 import type { MembershipCache } from '../../shared/chat/membership-cache.ts'
-import { parseChatTopic, parseUserTopic } from '../../shared/topics.ts'
+import { parseRoomTopic, parseUserTopic } from '../../shared/topics.ts'
 import type { Sessions } from '../sessions.ts'
 
 /**
@@ -17,7 +17,7 @@ export function authorizeForwardHook(deps: { membership: MembershipCache; sessio
     if (!session) return null
     const userTopic = parseUserTopic(packet.topic)
     if (userTopic) return userTopic.userId === session.userId ? packet : null
-    const chat = parseChatTopic(packet.topic)
+    const chat = parseRoomTopic(packet.topic)
     if (chat) return deps.membership.knownNonMember(chat.roomId, session.userId) ? null : packet
     return null
   }

@@ -1,8 +1,10 @@
 import type { Client, PublishPacket } from 'aedes'
 import { ChatError } from '../../shared/errors.ts'
 import type { MessageService } from '../../shared/chat/message-service.ts'
+import type { RoomEventService } from '../../shared/chat/room-event-service.ts'
+import { parseClientRoomEvent, type ClientRoomEvent } from '../../shared/events.ts'
 import { parseMessagePayload, type ErrorEvent, type OutgoingMessage } from '../../shared/protocol.ts'
-import { parseChatTopic } from '../../shared/topics.ts'
+import { parseRoomTopic } from '../../shared/topics.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Sessions } from '../sessions.ts'
 
@@ -16,17 +18,26 @@ export const DISCARD_TOPIC = '$mqchat/discarded'
 /** The checked content of a publish, or the refusal and whatever client id could be read. */
 type Checked =
   | { ok: true; roomId: string; message: OutgoingMessage }
+  | { ok: true; roomId: string; event: ClientRoomEvent }
   | { ok: false; error: ChatError; clientMsgId?: string | undefined }
 
 /**
- * Step 1: the topic must be `chat/<roomId>/<ownUserId>` and the payload a
- * valid message. The payload is read even when the topic is wrong, so that
- * every refusal can name the client's message id.
+ * Step 1: the topic must be `chat/<roomId>/<ownUserId>` with a valid message,
+ * or `chat/<roomId>/events` with a valid event. A message payload is read
+ * even when the topic is wrong, so that every refusal can name the client's
+ * message id.
  */
 function checkPublish(topic: string, payload: Buffer, userId: string, maxBodyBytes: number): Checked {
-  const target = parseChatTopic(topic)
+  const target = parseRoomTopic(topic)
+  if (target && target.senderId === null) {
+    try {
+      return { ok: true, roomId: target.roomId, event: parseClientRoomEvent(payload, maxBodyBytes) }
+    } catch (err) {
+      return { ok: false, error: err as ChatError }
+    }
+  }
   const topicOk = target !== null && target.senderId === userId
-  const topicError = () => new ChatError('topic_not_allowed', 'Publish only to chat/<roomId>/<yourUserId>.')
+  const topicError = () => new ChatError('topic_not_allowed', 'Publish only to chat/<roomId>/<yourUserId> or chat/<roomId>/events.')
   try {
     const message = parseMessagePayload(payload, maxBodyBytes)
     return topicOk ? { ok: true, roomId: target.roomId, message } : { ok: false, error: topicError(), clientMsgId: message.clientMsgId }
@@ -35,6 +46,12 @@ function checkPublish(topic: string, payload: Buffer, userId: string, maxBodyByt
     const clientMsgId = (error.details as { clientMsgId?: string } | undefined)?.clientMsgId
     return { ok: false, error: topicOk ? error : topicError(), clientMsgId }
   }
+}
+
+/** Step 2: hands a checked publish to the shared services. */
+function handle(checked: Extract<Checked, { ok: true }>, userId: string, deps: { messages: MessageService; roomEvents: RoomEventService }): Promise<unknown> {
+  if ('message' in checked) return deps.messages.send(userId, checked.roomId, checked.message)
+  return deps.roomEvents.handle(userId, checked.roomId, checked.event)
 }
 
 /** Longest topic echoed back in an error report, so a report stays small. */
@@ -48,8 +65,10 @@ const REPORTED_TOPIC_MAX = 256
  * itself, whether or not the sender is still there to take its PUBACK.
  *
  * 1. check topic and payload ({@link checkPublish});
- * 2. `messages.send` authorizes, numbers, group-commits and delivers it;
- *    a resend (same client id) is acknowledged again and delivered nowhere;
+ * 2. a message goes to `messages.send`, which authorizes, numbers,
+ *    group-commits and delivers it (a resend, same client id, is
+ *    acknowledged again and delivered nowhere); an event (read receipt,
+ *    typing, edit, delete) goes to `roomEvents.handle`;
  * 3. refused: acknowledged (MQTT 3.1.1 has no negative PUBACK; Mosquitto and
  *    EMQX do the same) and the code is reported on the sender's
  *    `user/<id>/errors` topic;
@@ -59,7 +78,7 @@ const REPORTED_TOPIC_MAX = 256
  * A publish with no session is a will of a client of a dead node, replayed
  * by aedes without its client: it is discarded, never trusted.
  */
-export function authorizePublishHook(deps: { messages: MessageService; sessions: Sessions; log: Logger; reportError(userId: string, event: ErrorEvent): void }) {
+export function authorizePublishHook(deps: { messages: MessageService; roomEvents: RoomEventService; sessions: Sessions; log: Logger; reportError(userId: string, event: ErrorEvent): void }) {
   return function authorizePublish(client: Client | null, packet: PublishPacket, done: (error?: Error | null) => void): void {
     const session = deps.sessions.get(client)
     const topic = packet.topic
@@ -74,8 +93,9 @@ export function authorizePublishHook(deps: { messages: MessageService; sessions:
 
     const checked = checkPublish(topic, packet.payload as Buffer, session.userId, deps.messages.maxBodyBytes)
     if (!checked.ok) return refuse(checked.error, checked.clientMsgId)
-    deps.messages.send(session.userId, checked.roomId, checked.message).then(() => done(null), (err: unknown) => {
-      if (err instanceof ChatError && err.code !== 'server_busy') return refuse(err, checked.message.clientMsgId)
+    const clientMsgId = 'message' in checked ? checked.message.clientMsgId : undefined
+    handle(checked, session.userId, deps).then(() => done(null), (err: unknown) => {
+      if (err instanceof ChatError && err.code !== 'server_busy') return refuse(err, clientMsgId)
       deps.log.warn({ err, clientId: client?.id, userId: session.userId }, 'publish not stored; closing without PUBACK')
       done(err instanceof Error ? err : new Error(String(err)))
     }).catch((err: unknown) => deps.log.error({ err }, 'publish completion failed'))

@@ -55,6 +55,30 @@ export class MembershipCache {
   }
 
   /**
+   * Applies a membership change at once, whether made on this node or
+   * announced by another: a loaded member set is updated in place (so the
+   * next publish or delivery already sees it), a load still in flight is
+   * dropped so the next look-up reads afresh, and a deleted room becomes
+   * known to have no members.
+   */
+  apply(change: { roomId: string; added: readonly string[]; removed: readonly string[]; deleted: boolean }): void {
+    const entry = this.#entries.get(change.roomId)
+    if (change.deleted) {
+      const none = new Set<string>()
+      this.#entries.delete(change.roomId)
+      this.#entries.set(change.roomId, { members: Promise.resolve(none), loaded: none, loadedAt: this.#now() })
+      return
+    }
+    if (!entry) return
+    if (!entry.loaded) {
+      this.#entries.delete(change.roomId)
+      return
+    }
+    for (const userId of change.removed) entry.loaded.delete(userId)
+    for (const userId of change.added) entry.loaded.add(userId)
+  }
+
+  /**
    * Synchronous: true only when a loaded member set (however old) lacks
    * `userId`. Unknown rooms give false. For hooks that cannot wait.
    */

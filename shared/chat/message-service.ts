@@ -1,13 +1,10 @@
 import { ChatError } from '../errors.ts'
-import { validateMessage, type MessageEnvelope, type OutgoingMessage } from '../protocol.ts'
+import { validateBody, validateMessage, type MessageEnvelope, type OutgoingMessage } from '../protocol.ts'
+import type { Realtime } from '../realtime.ts'
 import type { MessageStore, PageQuery } from '../stores/message-store.ts'
+import type { RoomStore } from '../stores/room-store.ts'
 import type { MembershipCache } from './membership-cache.ts'
 import type { MessageWriter } from './message-writer.ts'
-
-/** Delivers a stored message to the room's live subscribers (the broker adapter implements it). */
-export interface MessageFanout {
-  deliver(message: MessageEnvelope): void
-}
 
 /** The result of a send: the stored message, and whether it had been stored before (a resend). */
 export interface SendResult {
@@ -27,14 +24,16 @@ export class MessageService {
   readonly #members: MembershipCache
   readonly #writer: MessageWriter
   readonly #store: MessageStore
-  readonly #fanout: MessageFanout
+  readonly #rooms: RoomStore
+  readonly #realtime: Realtime
   readonly #limits: { maxBodyBytes: number; pageMax: number }
 
-  constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; fanout: MessageFanout; maxBodyBytes: number; pageMax: number }) {
+  constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; rooms: RoomStore; realtime: Realtime; maxBodyBytes: number; pageMax: number }) {
     this.#members = deps.members
     this.#writer = deps.writer
     this.#store = deps.store
-    this.#fanout = deps.fanout
+    this.#rooms = deps.rooms
+    this.#realtime = deps.realtime
     this.#limits = { maxBodyBytes: deps.maxBodyBytes, pageMax: deps.pageMax }
   }
 
@@ -54,13 +53,70 @@ export class MessageService {
     const outcome = await this.#writer.write({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
     if (outcome.kind === 'room_gone') throw new ChatError('room_not_found')
     const duplicate = outcome.kind === 'duplicate'
-    if (!duplicate) this.#fanout.deliver(outcome.message)
+    if (!duplicate) this.#realtime.deliver(outcome.message)
     return { message: outcome.message, duplicate }
   }
 
   /** A page of a room's history for a member; `room_not_found` for anyone else. */
   async history(userId: string, roomId: string, query: PageQuery): Promise<{ messages: MessageEnvelope[]; hasMore: boolean }> {
-    if (!(await this.#members.isMember(roomId, userId))) throw new ChatError('room_not_found')
+    await this.#requireMember(userId, roomId)
     return this.#store.page(roomId, { ...query, limit: Math.min(query.limit, this.#limits.pageMax) })
+  }
+
+  /** One message of a room, for a member. */
+  async get(userId: string, roomId: string, id: number): Promise<MessageEnvelope> {
+    await this.#requireMember(userId, roomId)
+    const message = await this.#store.get(roomId, id)
+    if (!message) throw new ChatError('message_not_found')
+    return message
+  }
+
+  /** Replaces the body of the sender's own message; the room's members get an `edit` event. */
+  async edit(userId: string, roomId: string, id: number, body: unknown): Promise<MessageEnvelope> {
+    const text = validateBody(body, this.#limits.maxBodyBytes, { messageId: id })
+    await this.#checkOwn(userId, roomId, id)
+    const message = await this.#store.edit(roomId, id, userId, text)
+    if (!message) throw new ChatError('message_deleted')
+    this.#realtime.roomEvent({ type: 'edit', roomId, message })
+    return message
+  }
+
+  /**
+   * Deletes the sender's own message: it keeps its number and place in
+   * history without its body; the room's members get a `delete` event.
+   * Deleting a deleted message changes nothing and sends nothing.
+   */
+  async remove(userId: string, roomId: string, id: number): Promise<MessageEnvelope> {
+    const before = await this.#checkOwn(userId, roomId, id)
+    if (before.deletedAt) return before
+    const message = await this.#store.delete(roomId, id, userId)
+    if (!message) return this.#store.get(roomId, id) as Promise<MessageEnvelope>
+    this.#realtime.roomEvent({ type: 'delete', roomId, id, deletedAt: message.deletedAt! })
+    return message
+  }
+
+  /**
+   * Catch-up after a reconnect: for each of the user's rooms, the messages
+   * after the number the client last saw (0 or absent: from the start), at
+   * most `limit` per room with `hasMore`. Rooms the client named that the
+   * user is no longer in come back in `removedRoomIds`.
+   */
+  async sync(userId: string, lastSeen: Readonly<Record<string, number>>, limit: number): Promise<{ rooms: Record<string, { messages: MessageEnvelope[]; hasMore: boolean }>; removedRoomIds: string[] }> {
+    const roomIds = await this.#rooms.roomIdsOf(userId)
+    const mine = new Set(roomIds)
+    const positions = new Map(roomIds.map((roomId) => [roomId, lastSeen[roomId] ?? 0]))
+    const pages = await this.#store.after(positions, limit)
+    return { rooms: Object.fromEntries(pages), removedRoomIds: Object.keys(lastSeen).filter((roomId) => !mine.has(roomId)) }
+  }
+
+  async #requireMember(userId: string, roomId: string): Promise<void> {
+    if (!(await this.#members.isMember(roomId, userId))) throw new ChatError('room_not_found')
+  }
+
+  /** The message, once it is known to exist and to be `userId`'s own. */
+  async #checkOwn(userId: string, roomId: string, id: number): Promise<MessageEnvelope> {
+    const message = await this.get(userId, roomId, id)
+    if (message.senderId !== userId) throw new ChatError('not_message_sender')
+    return message
   }
 }

@@ -24,18 +24,18 @@ export class RoomService {
     if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
     const directKey = [userId, otherId].sort().join(':')
     const { roomId, created } = await this.#rooms.create({ id: newId(), type: 'direct', name: null, directKey, createdBy: userId, memberIds: [userId, otherId] })
-    return { room: await this.#view(roomId), created }
+    return { room: await this.#view(roomId, userId), created }
   }
 
   /** A new group room owned by `ownerId` with the given members (the owner is always one). */
   async createGroup(ownerId: string, name: string, memberIds: readonly string[]): Promise<RoomView> {
     const wanted = [...new Set([ownerId, ...memberIds])]
-    if (wanted.length > this.#maxMembers) throw new ChatError('validation_failed', `A room may have at most ${this.#maxMembers} members.`)
+    if (wanted.length > this.#maxMembers) throw new ChatError('room_full', `A room may have at most ${this.#maxMembers} members.`)
     const found = await this.#users.existingIds(wanted)
     const missing = wanted.filter((id) => !found.has(id))
     if (missing.length > 0) throw new ChatError('user_not_found', `No such user: ${missing.join(', ')}.`, { userIds: missing })
     const { roomId } = await this.#rooms.create({ id: newId(), type: 'group', name, directKey: null, createdBy: ownerId, memberIds: wanted })
-    return this.#view(roomId)
+    return this.#view(roomId, ownerId)
   }
 
   /** The rooms `userId` belongs to, most recently active first. */
@@ -46,7 +46,7 @@ export class RoomService {
   /** A room `userId` belongs to; `room_not_found` otherwise, so non-members learn nothing. */
   async get(userId: string, roomId: string): Promise<RoomView> {
     await this.requireMember(userId, roomId)
-    return this.#view(roomId)
+    return this.#view(roomId, userId)
   }
 
   /** Throws `room_not_found` unless `userId` is a member of `roomId`. */
@@ -54,8 +54,8 @@ export class RoomService {
     if (!(await this.#members.isMember(roomId, userId))) throw new ChatError('room_not_found')
   }
 
-  async #view(roomId: string): Promise<RoomView> {
-    const room = await this.#rooms.get(roomId)
+  async #view(roomId: string, viewerId: string): Promise<RoomView> {
+    const room = await this.#rooms.get(roomId, viewerId)
     if (!room) throw new ChatError('room_not_found')
     return room
   }

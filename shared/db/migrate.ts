@@ -1,10 +1,12 @@
 import { sql, type Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as initial from './migrations/0001_initial.ts'
+import * as chatFeatures from './migrations/0002_chat_features.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_chat_features': chatFeatures,
 }
 
 /**

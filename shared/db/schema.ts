@@ -16,6 +16,8 @@ export interface UsersTable {
   password_hash: string
   disabled: Generated<boolean>
   created_at: Generated<Date>
+  /** When the user's last connection closed (null: never connected over MQTT). */
+  last_seen_at: ColumnType<Date | null, Date | null | undefined, Date | null>
 }
 
 export interface RoomsTable {
@@ -34,9 +36,14 @@ export interface RoomsTable {
 export interface RoomMembersTable {
   room_id: string
   user_id: string
-  role: 'owner' | 'member'
+  role: MemberRole
   joined_at: Generated<Date>
+  /** The member's read position: the highest message number they have read (only moves forward). */
+  last_read_seq: Generated<number>
 }
+
+/** A member's role: the owner and admins manage the room. */
+export type MemberRole = 'owner' | 'admin' | 'member'
 
 export interface MessagesTable {
   room_id: string
@@ -44,8 +51,13 @@ export interface MessagesTable {
   seq: number
   sender_id: string
   client_msg_id: string
-  body: string
+  /** The text; null once the message is deleted (it keeps its number). */
+  body: string | null
   created_at: Generated<Date>
+  edited_at: ColumnType<Date | null, Date | null | undefined, Date | null>
+  deleted_at: ColumnType<Date | null, Date | null | undefined, Date | null>
+  /** Character unigrams and bigrams of the body, for the search index (see `search/grams.ts`). */
+  search_grams: ColumnType<string[], string[] | undefined, string[]>
 }
 
 export interface ServerKeysTable {

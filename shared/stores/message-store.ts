@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, MessageRow } from '../db/schema.ts'
 import type { MessageEnvelope } from '../protocol.ts'
+import { searchGrams } from '../search/grams.ts'
 
 /** A message waiting to be committed. */
 export interface PendingMessage {
@@ -24,16 +25,24 @@ export interface PageQuery {
 }
 
 /** The envelope every reader sees for a stored row. */
-export function toEnvelope(row: MessageRow): MessageEnvelope {
-  return {
-    id: row.seq,
+export function toEnvelope(row: EnvelopeRow): MessageEnvelope {
+  const envelope: MessageEnvelope = {
+    id: Number(row.seq),
     roomId: row.room_id,
     senderId: row.sender_id,
     clientMsgId: row.client_msg_id,
     body: row.body,
-    createdAt: row.created_at.toISOString(),
+    createdAt: new Date(row.created_at).toISOString(),
   }
+  if (row.edited_at) envelope.editedAt = new Date(row.edited_at).toISOString()
+  if (row.deleted_at) envelope.deletedAt = new Date(row.deleted_at).toISOString()
+  return envelope
 }
+
+/** The columns an envelope is made of (never the search grams). */
+type EnvelopeRow = Omit<MessageRow, 'search_grams'>
+
+const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
 const dedupeKey = (m: { roomId: string; senderId: string; clientMsgId: string }) => `${m.roomId}\n${m.senderId}\n${m.clientMsgId}`
 
@@ -61,11 +70,11 @@ export class MessageStore {
       const lastSeq = new Map(rooms.map((r) => [r.id, r.last_seq]))
       // A join on unnest() arrays: one unique-index probe per message, and one plan whatever the batch size
       // (a row-value IN list of N tuples is planned afresh for each N and can fall back to a scan of the room).
-      const { rows: existing } = await sql<MessageRow>`SELECT m.* FROM messages m
+      const { rows: existing } = await sql<EnvelopeRow>`SELECT m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.created_at, m.edited_at, m.deleted_at FROM messages m
         JOIN unnest(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[], ${batch.map((m) => m.clientMsgId)}::text[])
           AS k(room_id, sender_id, client_msg_id)
           ON m.room_id = k.room_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`.execute(tx)
-      const known = new Map<string, MessageRow>(existing.map((row) => [dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row]))
+      const known = new Map<string, EnvelopeRow>(existing.map((row) => [dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row]))
 
       const fresh: Array<{ index: number; seq: number }> = []
       const claimed = new Set<string>()
@@ -83,9 +92,9 @@ export class MessageStore {
         const inserted = await tx.insertInto('messages')
           .values(fresh.map(({ index, seq }) => {
             const m = batch[index]!
-            return { room_id: m.roomId, seq, sender_id: m.senderId, client_msg_id: m.clientMsgId, body: m.body, created_at: sql<Date>`statement_timestamp()` }
+            return { room_id: m.roomId, seq, sender_id: m.senderId, client_msg_id: m.clientMsgId, body: m.body, search_grams: searchGrams(m.body), created_at: sql<Date>`statement_timestamp()` }
           }))
-          .returningAll()
+          .returning(ENVELOPE_COLUMNS)
           .execute()
         for (const row of inserted) known.set(dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row)
         const touched = [...new Set(fresh.map(({ index }) => batch[index]!.roomId))]
@@ -103,7 +112,7 @@ export class MessageStore {
   /** One page of a room's history, oldest first, and whether more lie beyond it. */
   async page(roomId: string, query: PageQuery): Promise<{ messages: MessageEnvelope[]; hasMore: boolean }> {
     const forward = query.after !== undefined
-    let select = this.#db.selectFrom('messages').selectAll().where('room_id', '=', roomId)
+    let select = this.#db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId)
     if (query.after !== undefined) select = select.where('seq', '>', query.after)
     if (query.before !== undefined) select = select.where('seq', '<', query.before)
     const rows = await select.orderBy('seq', forward ? 'asc' : 'desc').limit(query.limit + 1).execute()
@@ -111,5 +120,58 @@ export class MessageStore {
     const page = rows.slice(0, query.limit)
     if (!forward) page.reverse()
     return { messages: page.map(toEnvelope), hasMore }
+  }
+
+  /** One message, or undefined. */
+  async get(roomId: string, id: number): Promise<MessageEnvelope | undefined> {
+    const row = await this.#db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId).where('seq', '=', id).executeTakeFirst()
+    return row && toEnvelope(row)
+  }
+
+  /**
+   * Replaces the body of a message that `senderId` sent and that is not
+   * deleted, and re-indexes it; undefined when no such message matched.
+   */
+  async edit(roomId: string, id: number, senderId: string, body: string): Promise<MessageEnvelope | undefined> {
+    const row = await this.#db.updateTable('messages')
+      .set({ body, search_grams: searchGrams(body), edited_at: sql<Date>`statement_timestamp()` })
+      .where('room_id', '=', roomId).where('seq', '=', id).where('sender_id', '=', senderId).where('deleted_at', 'is', null)
+      .returning(ENVELOPE_COLUMNS)
+      .executeTakeFirst()
+    return row && toEnvelope(row)
+  }
+
+  /**
+   * Deletes a message of `senderId`'s: the row keeps its number, loses its
+   * body and its search grams. Undefined when no undeleted message matched.
+   */
+  async delete(roomId: string, id: number, senderId: string): Promise<MessageEnvelope | undefined> {
+    const row = await this.#db.updateTable('messages')
+      .set({ body: null, search_grams: [], deleted_at: sql<Date>`statement_timestamp()` })
+      .where('room_id', '=', roomId).where('seq', '=', id).where('sender_id', '=', senderId).where('deleted_at', 'is', null)
+      .returning(ENVELOPE_COLUMNS)
+      .executeTakeFirst()
+    return row && toEnvelope(row)
+  }
+
+  /**
+   * Catch-up for several rooms in one query: per room, up to `limit`
+   * messages after the given number, oldest first, and whether more follow.
+   */
+  async after(positions: ReadonlyMap<string, number>, limit: number): Promise<Map<string, { messages: MessageEnvelope[]; hasMore: boolean }>> {
+    const result = new Map<string, { messages: MessageEnvelope[]; hasMore: boolean }>()
+    for (const roomId of positions.keys()) result.set(roomId, { messages: [], hasMore: false })
+    if (positions.size === 0) return result
+    const { rows } = await sql<EnvelopeRow>`
+      SELECT m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.created_at, m.edited_at, m.deleted_at
+      FROM unnest(${[...positions.keys()]}::text[], ${[...positions.values()]}::bigint[]) AS p(room_id, after)
+      CROSS JOIN LATERAL (SELECT * FROM messages WHERE room_id = p.room_id AND seq > p.after ORDER BY seq LIMIT ${limit + 1}) m
+      ORDER BY m.room_id, m.seq`.execute(this.#db)
+    for (const row of rows) {
+      const page = result.get(row.room_id)!
+      if (page.messages.length < limit) page.messages.push(toEnvelope(row))
+      else page.hasMore = true
+    }
+    return result
   }
 }

@@ -1,22 +1,32 @@
-import type { Kysely } from 'kysely'
-import type { Database, RoomRow } from '../db/schema.ts'
+import { sql, type Kysely } from 'kysely'
+import type { Database, MemberRole, MessageRow, RoomRow } from '../db/schema.ts'
+import type { MessageEnvelope } from '../protocol.ts'
+import { toEnvelope } from './message-store.ts'
 import { toPublicUser, type PublicUser } from './user-store.ts'
 
-/** A member of a room, with their role in it. */
+/** A member of a room, with their role in it and how far they have read. */
 export interface RoomMember extends PublicUser {
-  role: 'owner' | 'member'
+  role: MemberRole
+  /** The member's read position (0: nothing read). */
+  lastReadId: number
 }
 
-/** A room as its members see it. */
+/** A room as one of its members (the viewer) sees it. */
 export interface RoomView {
   id: string
   type: 'direct' | 'group'
   name: string | null
   members: RoomMember[]
   lastMessageId: number
+  /** The newest message (its body null if deleted), or null in an empty room. */
+  lastMessage: MessageEnvelope | null
+  /** The viewer's unread count: others' undeleted messages after the viewer's read position. */
+  unreadCount: number
   createdAt: string
   lastMessageAt: string | null
 }
+
+type RoomWithUnread = RoomRow & { unread: number }
 
 /** Reads and writes `rooms` and `room_members`. */
 export class RoomStore {
@@ -55,39 +65,58 @@ export class RoomStore {
     return rows.map((r) => r.user_id)
   }
 
-  /** The rooms `userId` belongs to, most recently active first. */
-  async listForUser(userId: string): Promise<RoomView[]> {
-    const rooms = await this.#db.selectFrom('rooms')
-      .innerJoin('room_members', 'room_members.room_id', 'rooms.id')
-      .selectAll('rooms')
-      .where('room_members.user_id', '=', userId)
-      .orderBy((eb) => eb.fn.coalesce('rooms.last_message_at', 'rooms.created_at'), 'desc')
-      .execute()
-    return this.#withMembers(rooms)
+  /** The ids of the rooms `userId` belongs to. */
+  async roomIdsOf(userId: string): Promise<string[]> {
+    const rows = await this.#db.selectFrom('room_members').select('room_id').where('user_id', '=', userId).orderBy('room_id').execute()
+    return rows.map((r) => r.room_id)
   }
 
-  /** One room with its members, or undefined. */
-  async get(roomId: string): Promise<RoomView | undefined> {
-    const rooms = await this.#db.selectFrom('rooms').selectAll().where('id', '=', roomId).execute()
-    return (await this.#withMembers(rooms))[0]
+  /** The rooms `viewerId` belongs to, most recently active first. */
+  listForUser(viewerId: string): Promise<RoomView[]> {
+    return this.#views(viewerId)
   }
 
-  async #withMembers(rooms: RoomRow[]): Promise<RoomView[]> {
+  /** One room of `viewerId`'s, or undefined when it does not exist or the viewer is not a member. */
+  async get(roomId: string, viewerId: string): Promise<RoomView | undefined> {
+    return (await this.#views(viewerId, roomId))[0]
+  }
+
+  /**
+   * The viewer's rooms (or the one room) with the viewer's unread count, in
+   * three queries whatever the number of rooms: rooms, their newest
+   * messages, their members.
+   */
+  async #views(viewerId: string, onlyRoomId?: string): Promise<RoomView[]> {
+    const { rows: rooms } = await sql<RoomWithUnread>`
+      SELECT r.*, (SELECT count(*) FROM messages m
+        WHERE m.room_id = r.id AND m.seq > rm.last_read_seq AND m.sender_id <> rm.user_id AND m.deleted_at IS NULL)::int AS unread
+      FROM rooms r JOIN room_members rm ON rm.room_id = r.id AND rm.user_id = ${viewerId}
+      WHERE ${onlyRoomId ?? null}::text IS NULL OR r.id = ${onlyRoomId ?? null}
+      ORDER BY coalesce(r.last_message_at, r.created_at) DESC, r.id`.execute(this.#db)
     if (rooms.length === 0) return []
+    const roomIds = rooms.map((r) => r.id)
+    const withMessages = rooms.filter((r) => Number(r.last_seq) > 0)
+    const { rows: lastMessages } = await sql<MessageRow>`
+      SELECT m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.created_at, m.edited_at, m.deleted_at
+      FROM messages m JOIN unnest(${withMessages.map((r) => r.id)}::text[], ${withMessages.map((r) => r.last_seq)}::bigint[]) AS k(room_id, seq)
+        ON m.room_id = k.room_id AND m.seq = k.seq`.execute(this.#db)
     const members = await this.#db.selectFrom('room_members')
       .innerJoin('users', 'users.id', 'room_members.user_id')
-      .select(['room_members.room_id', 'room_members.role', 'users.id', 'users.username', 'users.display_name'])
-      .where('room_members.room_id', 'in', rooms.map((r) => r.id))
+      .select(['room_members.room_id', 'room_members.role', 'room_members.last_read_seq', 'users.id', 'users.username', 'users.display_name'])
+      .where('room_members.room_id', 'in', roomIds)
       .orderBy('room_members.joined_at').orderBy('users.username')
       .execute()
+    const lastByRoom = new Map(lastMessages.map((m) => [m.room_id, toEnvelope(m)]))
     return rooms.map((room) => ({
       id: room.id,
       type: room.type,
       name: room.name,
-      members: members.filter((m) => m.room_id === room.id).map((m) => ({ ...toPublicUser(m), role: m.role })),
-      lastMessageId: room.last_seq,
-      createdAt: room.created_at.toISOString(),
-      lastMessageAt: room.last_message_at?.toISOString() ?? null,
+      members: members.filter((m) => m.room_id === room.id).map((m) => ({ ...toPublicUser(m), role: m.role, lastReadId: Number(m.last_read_seq) })),
+      lastMessageId: Number(room.last_seq),
+      lastMessage: lastByRoom.get(room.id) ?? null,
+      unreadCount: Number(room.unread),
+      createdAt: new Date(room.created_at).toISOString(),
+      lastMessageAt: room.last_message_at ? new Date(room.last_message_at).toISOString() : null,
     }))
   }
 }

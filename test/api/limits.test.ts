@@ -8,8 +8,8 @@ t.test('REST limits from config', async (t) => {
   const group = (memberIds: string[]) => app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'group', name: 'g', memberIds } })
   t.equal((await group([bob.id, carol.id])).status, 201, 'owner and two members: 3, the limit')
   const tooMany = await group([bob.id, carol.id, dave.id])
-  t.equal(tooMany.status, 400)
-  t.equal(tooMany.body.error.code, 'validation_failed')
+  t.equal(tooMany.status, 409)
+  t.equal(tooMany.body.error.code, 'room_full')
   t.match(tooMany.body.error.message, /at most 3 members/)
 
   const big = await app.http('POST', '/v1/auth/login', { rawBody: JSON.stringify({ username: 'alice', password: 'x'.repeat(3000) }) })

@@ -1,0 +1,48 @@
+/**
+ * Character n-grams for message search, the same for every language.
+ *
+ * Whitespace tokenisation fails for Korean (a particle is written onto the
+ * word: 회의 "meeting", 회의를 "meeting" as object) and for scripts without
+ * spaces. So a body is indexed by the single characters and character
+ * pairs of its words, and a query word matches wherever its characters
+ * appear in sequence: 회의 is found inside 회의를, "deploy" inside
+ * "deployment". The index narrows the candidates; the exact substring test
+ * in SQL then removes pairs that happen to appear apart.
+ */
+
+/** Lower case, with compatibility forms folded (NFKC: full-width letters, composed Hangul). */
+export function normalizeText(text: string): string {
+  return text.normalize('NFKC').toLowerCase()
+}
+
+/** The words of a text: runs of letters, marks and digits. */
+export function wordsOf(text: string): string[] {
+  return normalizeText(text).split(/[^\p{L}\p{M}\p{N}]+/u).filter((w) => w.length > 0)
+}
+
+/** Every unigram and bigram of the body's words, without repeats: what the index stores. */
+export function searchGrams(body: string): string[] {
+  const grams = new Set<string>()
+  for (const word of wordsOf(body)) {
+    const chars = Array.from(word)
+    for (let i = 0; i < chars.length; i++) {
+      grams.add(chars[i]!)
+      if (i + 1 < chars.length) grams.add(chars[i]! + chars[i + 1]!)
+    }
+  }
+  return [...grams]
+}
+
+/**
+ * The grams a message must contain to match `query`: the bigrams of each
+ * query word, or the word itself when it is one character.
+ */
+export function queryGrams(query: string): string[] {
+  const grams = new Set<string>()
+  for (const word of wordsOf(query)) {
+    const chars = Array.from(word)
+    if (chars.length === 1) grams.add(chars[0]!)
+    for (let i = 0; i + 1 < chars.length; i++) grams.add(chars[i]! + chars[i + 1]!)
+  }
+  return [...grams]
+}
