@@ -35,7 +35,7 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   const listeners = await startMqttListeners(broker.aedes, {
     host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
   })
-  const api = createApi({ services, log, jsonLimit: `${config.HTTP_BODY_MAX_BYTES}b`, pageMax: config.HISTORY_PAGE_MAX })
+  const api = createApi({ services, log, jsonLimit: `${config.HTTP_BODY_MAX_BYTES}b`, pageMax: config.HISTORY_PAGE_MAX, syncRoomMax: config.SYNC_ROOM_MAX })
   const http = await startHttp(api, config.HOST, config.HTTP_PORT)
   const ports = { mqtt: listeners.mqttPort, ws: listeners.wsPort, http: http.port }
 

@@ -17,6 +17,8 @@ export interface ApiDeps {
   jsonLimit: string
   /** Largest page any list route returns. */
   pageMax: number
+  /** Most messages per room one sync returns. */
+  syncRoomMax: number
 }
 
 /** The Koa context every route and middleware receives. */

@@ -5,6 +5,7 @@ import { listen } from '../shared/listen.ts'
 import type { ApiDeps, ApiState } from './context.ts'
 import { handleErrorsAndLog } from './middleware.ts'
 import { authRoutes } from './routes/auth-routes.ts'
+import { messageRoutes } from './routes/message-routes.ts'
 import { roomRoutes } from './routes/room-routes.ts'
 import { userRoutes } from './routes/user-routes.ts'
 
@@ -13,7 +14,7 @@ export function createApi(deps: ApiDeps): Koa<ApiState> {
   const app = new Koa<ApiState>({ proxy: false })
   app.use(handleErrorsAndLog(deps.log))
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.jsonLimit, encoding: 'utf-8' }))
-  for (const router of [authRoutes(deps), userRoutes(deps), roomRoutes(deps)]) {
+  for (const router of [authRoutes(deps), userRoutes(deps), roomRoutes(deps), messageRoutes(deps)]) {
     app.use(router.routes()).use(router.allowedMethods({ throw: true }))
   }
   return app

@@ -39,3 +39,18 @@ export const PostMessageBody = z.object({ id: z.string(), body: z.string() }).st
 
 /** A room id in the path. */
 export const RoomParam = z.object({ roomId: id })
+
+/** A room id and a message number in the path. */
+export const MessageParam = z.object({ roomId: id, messageId: z.coerce.number().int().positive() })
+
+/** `PATCH /v1/rooms/:roomId/messages/:messageId` */
+export const EditMessageBody = z.object({ body: z.string() }).strict()
+
+/** `PUT /v1/rooms/:roomId/read` */
+export const ReadBody = z.object({ lastReadId: z.number().int().positive() }).strict()
+
+/** `POST /v1/sync`: the last message number the client saw in each room it knows. */
+export const SyncBody = z.object({
+  rooms: z.record(id, z.number().int().min(0)).default({}),
+  limit: z.number().int().positive().optional(),
+}).strict()

@@ -24,6 +24,11 @@ export function roomRoutes({ services, pageMax }: ApiDeps): Router<ApiState> {
     ctx.body = { rooms: await services.rooms.list(ctx.state.userId) }
   })
 
+  // Before /v1/rooms/:roomId, which would otherwise take "unread" for a room id.
+  router.get('/v1/rooms/unread', async (ctx) => {
+    ctx.body = await services.reads.unread(ctx.state.userId)
+  })
+
   router.get('/v1/rooms/:roomId', async (ctx) => {
     const { roomId } = parseInput(RoomParam, ctx.params)
     ctx.body = { room: await services.rooms.get(ctx.state.userId, roomId) }
