@@ -4,6 +4,7 @@ import { openDatabase, type DatabaseHandle } from './shared/db/database.ts'
 import { migrateToLatest } from './shared/db/migrate.ts'
 import { createServices, type Services } from './shared/services.ts'
 import type { Realtime } from './shared/realtime.ts'
+import { Redis } from 'ioredis'
 import { createChatBroker, type ChatBroker } from './broker/create-broker.ts'
 import { startMqttListeners } from './broker/listeners.ts'
 import { createApi, startHttp } from './api/create-api.ts'
@@ -29,7 +30,9 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   let broker: ChatBroker | undefined
   // The services need the broker's realtime port and the broker needs the services' hooks: the port is bound once the broker exists.
   const realtime = new Proxy({} as Realtime, { get: (_, method: keyof Realtime) => (...args: unknown[]) => (broker!.realtime[method] as (...a: unknown[]) => void)(...args) })
-  const services = await createServices(database.db, config, log, realtime)
+  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : undefined
+  redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
+  const services = await createServices(database.db, config, log, realtime, redis)
   broker = await createChatBroker(services, log, config.REDIS_URL ? { url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX } : undefined)
   await broker.onClusterNote((note) => services.applyClusterNote(note))
   const listeners = await startMqttListeners(broker.aedes, {
@@ -61,6 +64,7 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
       await services.writer.idle()
       await chatBroker.close()
       await Promise.all([mqttClosed, httpClosed])
+      await redis?.quit()
       await database.close()
     },
   }

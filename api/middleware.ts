@@ -23,6 +23,8 @@ export function handleErrorsAndLog(log: Logger) {
       if (chatError.code === 'internal') log.error({ err, requestId: ctx.state.requestId }, 'request failed')
       ctx.status = chatError.status
       ctx.body = errorBody(chatError)
+      const retryAfterMs = (chatError.details as { retryAfterMs?: number } | undefined)?.retryAfterMs
+      if (retryAfterMs) ctx.set('retry-after', String(Math.ceil(retryAfterMs / 1000)))
     }
     log.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started), userId: ctx.state.userId }, 'http request')
   }

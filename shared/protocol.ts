@@ -82,4 +82,6 @@ export interface ErrorEvent {
   message: string
   topic: string
   clientMsgId?: string
+  /** With `rate_limited`: when a send may succeed again. */
+  retryAfterMs?: number
 }

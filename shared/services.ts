@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely'
+import type { Redis } from 'ioredis'
 import type { Config } from './config.ts'
 import type { Database } from './db/schema.ts'
 import type { ClusterNote } from './events.ts'
@@ -14,6 +15,7 @@ import { ReadService } from './chat/read-service.ts'
 import { RoomEventService } from './chat/room-event-service.ts'
 import { RoomService } from './chat/room-service.ts'
 import { TypingService } from './chat/typing-service.ts'
+import { MemoryRateLimiter, RedisRateLimiter } from './limits/rate-limiter.ts'
 import { MessageStore } from './stores/message-store.ts'
 import { ReadStore } from './stores/read-store.ts'
 import { RoomStore } from './stores/room-store.ts'
@@ -37,9 +39,10 @@ export interface Services {
 
 /**
  * Builds the domain services on an open, migrated database. `realtime` is
- * how they reach connected clients and the other nodes (the broker adapter).
+ * how they reach connected clients and the other nodes (the broker adapter);
+ * `redis`, when clustered, holds what every node must agree on (rate limits).
  */
-export async function createServices(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime): Promise<Services> {
+export async function createServices(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<Services> {
   const signingKey = await loadSigningKey(db, config.JWT_PRIVATE_KEY)
   const tokens = new TokenService(signingKey, { issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ttlSeconds: config.JWT_TTL_SECONDS })
   const users = new UserStore(db)
@@ -47,7 +50,9 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const messageStore = new MessageStore(db)
   const membership = new MembershipCache(roomStore, { maxRooms: config.MEMBERSHIP_CACHE_ROOMS, ttlMs: config.MEMBERSHIP_CACHE_TTL_MS })
   const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX }, log)
-  const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
+  const messageRate = { perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }
+  const rate = redis ? new RedisRateLimiter(redis, messageRate) : new MemoryRateLimiter(messageRate)
+  const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
   const typing = new TypingService({ members: membership, realtime, throttleMs: config.TYPING_THROTTLE_MS })
   return {

@@ -87,7 +87,8 @@ export function authorizePublishHook(deps: { messages: MessageService; roomEvent
     if (!session) return done(null)
     const refuse = (error: ChatError, clientMsgId: string | undefined) => {
       const reported = topic.length > REPORTED_TOPIC_MAX ? `${topic.slice(0, REPORTED_TOPIC_MAX)}…` : topic
-      deps.reportError(session.userId, { code: error.code, message: error.message, topic: reported, ...(clientMsgId ? { clientMsgId } : {}) })
+      const retryAfterMs = (error.details as { retryAfterMs?: number } | undefined)?.retryAfterMs
+      deps.reportError(session.userId, { code: error.code, message: error.message, topic: reported, ...(clientMsgId ? { clientMsgId } : {}), ...(retryAfterMs ? { retryAfterMs } : {}) })
       done(null)
     }
 

@@ -1,5 +1,6 @@
 import { ChatError } from '../errors.ts'
 import { validateBody, validateMessage, type MessageEnvelope, type OutgoingMessage } from '../protocol.ts'
+import type { RateLimiter } from '../limits/rate-limiter.ts'
 import type { Realtime } from '../realtime.ts'
 import type { MessageStore, PageQuery } from '../stores/message-store.ts'
 import type { RoomStore } from '../stores/room-store.ts'
@@ -26,14 +27,16 @@ export class MessageService {
   readonly #store: MessageStore
   readonly #rooms: RoomStore
   readonly #realtime: Realtime
+  readonly #rate: RateLimiter
   readonly #limits: { maxBodyBytes: number; pageMax: number }
 
-  constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; rooms: RoomStore; realtime: Realtime; maxBodyBytes: number; pageMax: number }) {
+  constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; rooms: RoomStore; realtime: Realtime; rate: RateLimiter; maxBodyBytes: number; pageMax: number }) {
     this.#members = deps.members
     this.#writer = deps.writer
     this.#store = deps.store
     this.#rooms = deps.rooms
     this.#realtime = deps.realtime
+    this.#rate = deps.rate
     this.#limits = { maxBodyBytes: deps.maxBodyBytes, pageMax: deps.pageMax }
   }
 
@@ -47,9 +50,20 @@ export class MessageService {
     return validateMessage(clientMsgId, body, this.#limits.maxBodyBytes)
   }
 
-  /** Authorizes, durably stores and then delivers an already-validated message. */
+  /**
+   * Authorizes, rate-limits, durably stores and then delivers an
+   * already-validated message. Over the sender's rate a message is refused
+   * with `rate_limited`, unless it is a resend of a stored one: a client that
+   * resends after a lost PUBACK must learn that its message is safe.
+   */
   async send(senderId: string, roomId: string, message: OutgoingMessage): Promise<SendResult> {
     if (!(await this.#members.isMember(roomId, senderId))) throw new ChatError('room_not_found')
+    const rate = await this.#rate.take(senderId)
+    if (!rate.allowed) {
+      const stored = await this.#store.findByClientId(roomId, senderId, message.clientMsgId)
+      if (stored) return { message: stored, duplicate: true }
+      throw new ChatError('rate_limited', `Over the message rate; retry in ${rate.retryAfterMs} ms.`, { clientMsgId: message.clientMsgId, retryAfterMs: rate.retryAfterMs })
+    }
     const outcome = await this.#writer.write({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
     if (outcome.kind === 'room_gone') throw new ChatError('room_not_found')
     const duplicate = outcome.kind === 'duplicate'

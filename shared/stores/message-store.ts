@@ -42,7 +42,7 @@ export function toEnvelope(row: EnvelopeRow): MessageEnvelope {
 /** The columns an envelope is made of (never the search grams). */
 type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 
-const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
+export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
 const dedupeKey = (m: { roomId: string; senderId: string; clientMsgId: string }) => `${m.roomId}\n${m.senderId}\n${m.clientMsgId}`
 
@@ -120,6 +120,14 @@ export class MessageStore {
     const page = rows.slice(0, query.limit)
     if (!forward) page.reverse()
     return { messages: page.map(toEnvelope), hasMore }
+  }
+
+  /** The message `senderId` stored in `roomId` under `clientMsgId`, or undefined. */
+  async findByClientId(roomId: string, senderId: string, clientMsgId: string): Promise<MessageEnvelope | undefined> {
+    const row = await this.#db.selectFrom('messages').select(ENVELOPE_COLUMNS)
+      .where('room_id', '=', roomId).where('sender_id', '=', senderId).where('client_msg_id', '=', clientMsgId)
+      .executeTakeFirst()
+    return row && toEnvelope(row)
   }
 
   /** One message, or undefined. */

@@ -1,7 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { collect, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
 
-async function setUp(t: Parameters<Parameters<typeof t.test>[1]>[0], env: Record<string, string> = {}) {
+async function setUp(t: Test, env: Record<string, string> = {}) {
   const app = await startTestNode(t, env)
   const [alice, bob, carol] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol')])
   const roomId = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id

@@ -16,7 +16,7 @@ export interface TestNode {
   schema: string | undefined
   /** Every log line the node wrote, for checks such as "no secrets logged". */
   logLines: string[]
-  http(method: string, path: string, opts?: { body?: unknown; token?: string; rawBody?: string }): Promise<{ status: number; body: any }>
+  http(method: string, path: string, opts?: { body?: unknown; token?: string; rawBody?: string }): Promise<{ status: number; body: any; headers: Record<string, string> }>
   /** Registers `username` (password `password-<username>`) and logs in. */
   user(username: string): Promise<{ id: string; username: string; token: string }>
   /** An MQTT.js client over TCP (or WebSocket) with `token` as password; resolves on CONNACK. */
@@ -36,7 +36,9 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}, s
   const config = loadConfig({
     HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0',
     DATA_DIR: 'memory://', DATABASE_URL: databaseUrl, DATABASE_SCHEMA: databaseUrl ? schema : undefined,
-    PASSWORD_SCRYPT_COST: '1024', LOG_LEVEL: 'debug', ...env,
+    PASSWORD_SCRYPT_COST: '1024', LOG_LEVEL: 'debug',
+    // Tests send in bursts; the rate limit has its own test.
+    MESSAGE_RATE_PER_MINUTE: '6000000', MESSAGE_RATE_BURST: '100000', ...env,
   })
   const logLines: string[] = []
   const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(...String(chunk).split('\n').filter(Boolean)); cb() } })
@@ -57,7 +59,7 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}, s
       if (payload !== undefined) headers['content-type'] = 'application/json'
       const res = await fetch(base + path, { method, headers, body: payload })
       const text = await res.text()
-      return { status: res.status, body: text ? JSON.parse(text) : undefined }
+      return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: Object.fromEntries(res.headers) }
     },
     async user(username) {
       const password = `password-${username}`
