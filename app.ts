@@ -11,7 +11,7 @@ import { createApi, startHttp } from './api/create-api.ts'
 
 /** A running node: the ports it bound, its services, and how to stop it. */
 export interface Mqchat {
-  ports: { mqtt: number; ws: number; http: number }
+  ports: { mqtt: number; ws: number; http: number; mqtts: number | null; wss: number | null }
   services: Services
   database: DatabaseHandle
   broker: ChatBroker
@@ -33,14 +33,19 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : undefined
   redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
   const services = await createServices(database.db, config, log, realtime, redis)
-  broker = await createChatBroker(services, log, config.REDIS_URL ? { url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX } : undefined)
+  const brokerLimits = { connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS, drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS, maxSubscriptions: config.MQTT_MAX_SUBSCRIPTIONS }
+  broker = await createChatBroker(services, log, brokerLimits, config.REDIS_URL ? { url: config.REDIS_URL, keyPrefix: config.REDIS_KEY_PREFIX } : undefined)
   await broker.onClusterNote((note) => services.applyClusterNote(note))
   const listeners = await startMqttListeners(broker.aedes, {
     host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
-  })
+    connectionsPerIpPerSecond: config.CONNECTIONS_PER_IP_PER_SECOND,
+    tls: config.TLS_CERT_FILE && config.TLS_KEY_FILE
+      ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, mqttsPort: config.MQTTS_PORT, wssPort: config.WSS_PORT }
+      : undefined,
+  }, log)
   const api = createApi({ services, log, jsonLimit: `${config.HTTP_BODY_MAX_BYTES}b`, pageMax: config.HISTORY_PAGE_MAX, syncRoomMax: config.SYNC_ROOM_MAX })
   const http = await startHttp(api, config.HOST, config.HTTP_PORT)
-  const ports = { mqtt: listeners.mqttPort, ws: listeners.wsPort, http: http.port }
+  const ports = { mqtt: listeners.mqttPort, ws: listeners.wsPort, http: http.port, mqtts: listeners.mqttsPort, wss: listeners.wssPort }
 
   log.info({
     ports,
@@ -48,7 +53,8 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
     database: database.kind === 'pglite' ? `embedded Postgres (PGlite) at ${database.location}` : `Postgres at ${database.location}`,
     migrationsApplied: migrations.results?.map((r) => r.migrationName) ?? [],
     brokerState: config.REDIS_URL ? `Redis at ${new URL(config.REDIS_URL).host} (prefix ${config.REDIS_KEY_PREFIX}): clustered` : 'in memory (single node)',
-  }, `mqchat listening: mqtt://${config.HOST}:${ports.mqtt} ws://${config.HOST}:${ports.ws}${config.WS_PATH} http://${config.HOST}:${ports.http}`)
+  }, `mqchat listening: mqtt://${config.HOST}:${ports.mqtt} ws://${config.HOST}:${ports.ws}${config.WS_PATH} http://${config.HOST}:${ports.http}${
+    ports.mqtts === null ? '' : ` mqtts://${config.HOST}:${ports.mqtts} wss://${config.HOST}:${ports.wss}${config.WS_PATH}`}`)
 
   const chatBroker = broker
   return {

@@ -5,8 +5,11 @@ import { listen } from '../shared/listen.ts'
 import type { ApiDeps, ApiState } from './context.ts'
 import { handleErrorsAndLog } from './middleware.ts'
 import { authRoutes } from './routes/auth-routes.ts'
+import { membershipRoutes } from './routes/membership-routes.ts'
 import { messageRoutes } from './routes/message-routes.ts'
+import { presenceRoutes } from './routes/presence-routes.ts'
 import { roomRoutes } from './routes/room-routes.ts'
+import { searchRoutes } from './routes/search-routes.ts'
 import { userRoutes } from './routes/user-routes.ts'
 
 /** The Koa application of the REST API (docs/PROTOCOL.md lists its routes). */
@@ -14,7 +17,8 @@ export function createApi(deps: ApiDeps): Koa<ApiState> {
   const app = new Koa<ApiState>({ proxy: false })
   app.use(handleErrorsAndLog(deps.log))
   app.use(bodyParser({ enableTypes: ['json'], jsonLimit: deps.jsonLimit, encoding: 'utf-8' }))
-  for (const router of [authRoutes(deps), userRoutes(deps), roomRoutes(deps), messageRoutes(deps)]) {
+  // Search before the room and message routes, which could take "search" in /v1/rooms/:roomId/messages/search for a message id.
+  for (const router of [authRoutes(deps), userRoutes(deps), searchRoutes(deps), roomRoutes(deps), membershipRoutes(deps), messageRoutes(deps), presenceRoutes(deps)]) {
     app.use(router.routes()).use(router.allowedMethods({ throw: true }))
   }
   return app

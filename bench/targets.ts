@@ -188,6 +188,10 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
     // The bench users send far beyond a chat user's rate by design; measure the path, not the limiter's refusals.
     MESSAGE_RATE_PER_MINUTE: '100000000',
     MESSAGE_RATE_BURST: '1000000',
+    // Every bench client connects from 127.0.0.1.
+    CONNECTIONS_PER_IP_PER_SECOND: '1000000',
+    // Scenario 4 connects thousands of clients as few users.
+    CONNECTIONS_PER_USER: '1000000',
     ...opts.extraEnv,
   }
   const child = spawn(process.execPath, [...opts.nodeFlags, '--import', 'tsx', 'main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })

@@ -1,19 +1,25 @@
 import { Readable } from 'node:stream'
+import type { Client } from 'aedes'
 import { Redis } from 'ioredis'
 import mqemitter from 'mqemitter'
 import mqemitterRedis from 'mqemitter-redis'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
+import aedesPersistence from 'aedes-persistence'
 import type { Logger } from '../shared/logger.ts'
+import { storeGrantedOnly } from './granted-subscriptions.ts'
 import { DISCARD_TOPIC } from './hooks/authorize-publish.ts'
 
 /** What Aedes is given for routing and session state, and how to release it. */
 export interface BrokerState {
   /** Aedes's `mq` option: carries every publish to the subscribers (on every node, with Redis). */
   mq: { emit(packet: { topic: string }, cb?: (err?: Error) => void): void }
-  /** Aedes's `persistence` option, or undefined for its in-memory default. */
+  /** Aedes's `persistence` option: in memory, or in Redis. */
   persistence: unknown
   close(): Promise<void>
 }
+
+/** Aedes's own in-memory persistence (its default), made here so it can be wrapped. */
+const memoryPersistence = aedesPersistence as unknown as () => { addSubscriptions(client: Client, subs: Array<{ topic: string }>): Promise<unknown> }
 
 /**
  * aedes-persistence-redis 12 for Aedes 1.2. Aedes pipes the retained-message
@@ -49,13 +55,13 @@ function withoutDiscarded<T extends BrokerState['mq']>(mq: T): T {
  * may reconnect to any node. Nodes that share `keyPrefix` form one cluster.
  */
 export function createBrokerState(redis: { url: string; keyPrefix: string } | undefined, log: Logger): BrokerState {
-  if (!redis) return { mq: withoutDiscarded(mqemitter()), persistence: undefined, close: async () => {} }
+  if (!redis) return { mq: withoutDiscarded(mqemitter()), persistence: storeGrantedOnly(memoryPersistence()), close: async () => {} }
   const connections = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url, { keyPrefix: redis.keyPrefix })]
   for (const connection of connections) connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
   const [subConn, pubConn, sessions] = connections as [Redis, Redis, Redis]
   const mq = mqemitterRedis({ subConn, pubConn })
   mq.state.on('error', (err: Error) => log.warn({ err: err.message }, 'redis message routing error'))
-  const persistence = new ChatRedisPersistence({ conn: sessions })
+  const persistence = storeGrantedOnly(new ChatRedisPersistence({ conn: sessions }))
   return {
     mq: withoutDiscarded(mq),
     persistence,

@@ -1,59 +1,113 @@
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
-import { createServer as createTcpServer, type Server as TcpServer } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
+import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
 import { listen } from '../shared/listen.ts'
+import type { Logger } from '../shared/logger.ts'
+import { ConnectionGate } from './connection-gate.ts'
 import { guardedConnection } from './packet-size-guard.ts'
 
-/** The MQTT listeners of one node and the ports they bound. */
+/** The MQTT listeners of one node and the ports they bound (TLS ports are null when TLS is off). */
 export interface MqttListeners {
   mqttPort: number
   wsPort: number
+  mqttsPort: number | null
+  wssPort: number | null
   /** Stops accepting connections; resolves once every listener's connections have gone (close the broker meanwhile). */
   close(): Promise<void>
 }
 
-/** Where to listen, and the largest MQTT packet a client may send. */
+/** Where to listen, and the limits every connection is held to. */
 export interface ListenerOptions {
   host: string
   mqttPort: number
   wsPort: number
   wsPath: string
   maxPacketBytes: number
+  /** New connections a second allowed from one IP address. */
+  connectionsPerIpPerSecond: number
+  /** Certificate and key (PEM files) for MQTT over TLS on `mqttsPort` and WebSocket over TLS on `wssPort`. */
+  tls?: { certFile: string; keyFile: string; mqttsPort: number; wssPort: number } | undefined
 }
 
 const closed = (server: TcpServer | HttpServer) => new Promise<void>((resolve) => server.close(() => resolve()))
 
 /**
- * Serves MQTT over TCP and over WebSocket (`wsPath`, subprotocol `mqtt`).
- * TCP sockets get TCP_NODELAY: MQTT's small packets must not wait on Nagle.
- * Both transports pass through the packet-size guard; WebSocket frames are
- * capped at the same size (plus the largest fixed header) by `ws` itself.
+ * Serves MQTT over TCP and WebSocket (`wsPath`, subprotocol `mqtt`), and over
+ * TLS and secure WebSocket when a certificate is configured. Every socket
+ * gets TCP_NODELAY (MQTT's small packets must not wait on Nagle), passes the
+ * per-IP connection gate, and goes through the packet-size guard; WebSocket
+ * frames are capped at the same size (plus the largest fixed header) by `ws`.
  */
-export async function startMqttListeners(broker: Aedes, opts: ListenerOptions): Promise<MqttListeners> {
-  const tcp = createTcpServer({ noDelay: true }, (socket) => broker.handle(guardedConnection(socket, opts.maxPacketBytes)))
-  const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'))
+export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, log: Logger): Promise<MqttListeners> {
+  const gate = new ConnectionGate(opts.connectionsPerIpPerSecond)
+  const admitted = (socket: Socket) => {
+    if (gate.admit(socket.remoteAddress)) return true
+    log.info({ remoteAddress: socket.remoteAddress }, 'connection refused: over CONNECTIONS_PER_IP_PER_SECOND')
+    socket.destroy()
+    return false
+  }
+  const handle = (stream: Duplex, req?: IncomingMessage) => broker.handle(guardedConnection(stream, opts.maxPacketBytes), req)
+  const onSocket = (socket: Socket) => {
+    socket.setNoDelay(true)
+    if (admitted(socket)) handle(socket)
+  }
+  const tcp = createTcpServer({ noDelay: true }, onSocket)
+  const ws = webSocketServer(opts, handle, admitted, createHttpServer())
+  const servers: Array<TcpServer | HttpServer> = [tcp, ws.server]
+  const ports = {
+    mqttPort: await listen(tcp, opts.mqttPort, opts.host, 'MQTT_PORT'),
+    wsPort: await listen(ws.server, opts.wsPort, opts.host, 'WS_PORT'),
+    mqttsPort: null as number | null,
+    wssPort: null as number | null,
+  }
+  const sockets: WebSocketServer[] = [ws.wss]
+  if (opts.tls) {
+    const credentials = { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }
+    const tls = createTlsServer(credentials, (socket) => handle(socket))
+    // Gate the raw socket, before the handshake's work is spent on it.
+    tls.on('connection', (socket: Socket) => {
+      socket.setNoDelay(true)
+      admitted(socket)
+    })
+    const wss = webSocketServer(opts, handle, admitted, createHttpsServer(credentials))
+    servers.push(tls, wss.server)
+    sockets.push(wss.wss)
+    ports.mqttsPort = await listen(tls, opts.tls.mqttsPort, opts.host, 'MQTTS_PORT')
+    ports.wssPort = await listen(wss.server, opts.tls.wssPort, opts.host, 'WSS_PORT')
+  }
+  return {
+    ...ports,
+    async close() {
+      const done = Promise.all(servers.map(closed))
+      for (const wss of sockets) wss.close()
+      for (const server of servers) if ('closeIdleConnections' in server) server.closeIdleConnections()
+      await done
+    },
+  }
+}
+
+/** MQTT over WebSocket on an HTTP(S) server; plain HTTP requests get 426. */
+function webSocketServer(opts: ListenerOptions, handle: (stream: Duplex, req: IncomingMessage) => void, admitted: (socket: Socket) => boolean, server: HttpServer) {
+  server.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'))
+  server.on('connection', (socket: Socket) => {
+    socket.setNoDelay(true)
+    admitted(socket)
+  })
   const wss = new WebSocketServer({
-    server: http,
+    server,
     path: opts.wsPath,
     maxPayload: opts.maxPacketBytes + 5,
     handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
   })
-  wss.on('connection', (ws, req) => {
-    const stream = createWebSocketStream(ws)
-    stream.on('error', () => ws.terminate())
-    broker.handle(guardedConnection(stream, opts.maxPacketBytes), req)
+  wss.on('connection', (socket, req) => {
+    const stream = createWebSocketStream(socket)
+    stream.on('error', () => socket.terminate())
+    handle(stream, req)
   })
-  const mqttPort = await listen(tcp, opts.mqttPort, opts.host, 'MQTT_PORT')
-  const wsPort = await listen(http, opts.wsPort, opts.host, 'WS_PORT')
-  return {
-    mqttPort,
-    wsPort,
-    async close() {
-      const done = Promise.all([closed(tcp), closed(http)])
-      wss.close()
-      http.closeIdleConnections()
-      await done
-    },
-  }
+  return { server, wss }
 }

@@ -15,6 +15,7 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
   export default class AsyncRedisPersistence {
     constructor(opts: { conn: Redis; maxSessionDelivery?: number })
     setup(broker: unknown): Promise<void>
+    addSubscriptions(client: import('aedes').Client, subs: Array<{ topic: string }>): Promise<unknown>
     destroy(): Promise<void>
   }
 }

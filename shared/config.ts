@@ -13,6 +13,16 @@ export const CONFIG_SPEC = {
   MQTT_PORT: { schema: port.default(1883), doc: 'MQTT over TCP port; 0 picks a free port (the log names it).' },
   WS_PORT: { schema: port.default(8080), doc: 'MQTT over WebSocket port; 0 picks a free port.' },
   MQTT_MAX_PACKET_BYTES: { schema: positiveInt.min(1024).default(65536), doc: 'Largest MQTT packet a client may send (TCP and WebSocket); a client announcing a larger one is disconnected before it is read.' },
+  MQTTS_PORT: { schema: port.default(8883), doc: 'MQTT over TLS port, served when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set; 0 picks a free port.' },
+  WSS_PORT: { schema: port.default(8884), doc: 'MQTT over secure WebSocket port, served when `TLS_CERT_FILE` and `TLS_KEY_FILE` are set; 0 picks a free port.' },
+  TLS_CERT_FILE: { schema: optionalText, doc: 'PEM certificate (chain) for the TLS listeners. Set together with `TLS_KEY_FILE`; unset: no TLS listeners.' },
+  TLS_KEY_FILE: { schema: optionalText, doc: 'PEM private key for the TLS listeners.' },
+  CONNECTIONS_PER_IP_PER_SECOND: { schema: positiveInt.default(20), doc: 'New MQTT connections a second one IP address may open on a node (a burst of as many); beyond it the socket is closed before it is read.' },
+  CONNECTIONS_PER_USER: { schema: positiveInt.default(3), doc: 'Live MQTT connections one user may hold (across the cluster); a further connection is accepted and the user\'s oldest is closed.' },
+  PRESENCE_NODE_TTL_MS: { schema: positiveInt.min(300).default(10000), doc: 'With `REDIS_URL`: a node that stops refreshing its presence key for this long counts as dead; its users\' connections stop counting and those left with none are announced offline.' },
+  MQTT_CONNECT_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'Time a client has from opening the connection to completing CONNECT; then it is closed.' },
+  MQTT_DRAIN_TIMEOUT_MS: { schema: positiveInt.default(30000), doc: 'A client that stops reading is disconnected once its socket buffer has not drained for this long, so it cannot stall delivery to others or hold memory.' },
+  MQTT_MAX_SUBSCRIPTIONS: { schema: positiveInt.default(500), doc: 'Subscriptions one MQTT connection may hold; beyond it SUBSCRIBE is refused (0x80) and reported.' },
   WS_PATH: { schema: z.string().startsWith('/').default('/mqtt'), doc: 'HTTP path of the MQTT WebSocket endpoint.' },
   HTTP_PORT: { schema: port.default(3000), doc: 'REST API port; 0 picks a free port.' },
   DATABASE_URL: { schema: z.url({ protocol: /^postgres(ql)?$/ }).optional(), doc: 'Postgres connection URL. Unset: embedded Postgres (PGlite) in DATA_DIR.' },
@@ -31,7 +41,7 @@ export const CONFIG_SPEC = {
   MESSAGE_MAX_BYTES: { schema: positiveInt.default(4096), doc: 'Largest message body, in UTF-8 bytes.' },
   ROOM_MAX_MEMBERS: { schema: positiveInt.default(1000), doc: 'Most members a group room may have.' },
   HTTP_BODY_MAX_BYTES: { schema: positiveInt.default(65536), doc: 'Largest JSON request body the REST API reads.' },
-  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page a list request (history, user search) may ask for.' },
+  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page a list request (history, user search, message search) may ask for.' },
   WRITE_BATCH_MAX: { schema: positiveInt.max(5000).default(256), doc: 'Most messages committed in one group-commit INSERT.' },
   WRITE_QUEUE_MAX: { schema: positiveInt.default(10000), doc: 'Most messages waiting for a commit; beyond it sends are refused with `server_busy`.' },
   MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },
@@ -66,6 +76,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const parsed = (schema as z.ZodType).safeParse(raw)
     if (parsed.success) config[name] = parsed.data
     else problems.push(`${name}=${SECRET_VARIABLES.has(name) ? '(value hidden)' : JSON.stringify(raw)}: ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+  }
+  if ((config['TLS_CERT_FILE'] === undefined) !== (config['TLS_KEY_FILE'] === undefined)) {
+    problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither')
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   return config as Config

@@ -38,10 +38,12 @@ export interface PresenceEvent {
  * Notes every node of a cluster acts on (carried by the broker's message
  * routing, so through Redis when clustered). `membership` tells each node's
  * membership cache who joined or left a room, so a removed member stops
- * receiving it on every node at once.
+ * receiving it on every node at once. `evict_connections` closes connections
+ * beyond a user's limit on whichever node holds them.
  */
 export type ClusterNote =
   | { kind: 'membership'; roomId: string; added: string[]; removed: string[]; deleted: boolean }
+  | { kind: 'evict_connections'; connectionIds: string[] }
 
 const messageNumber = z.number().int().positive()
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Redis } from 'ioredis'
 import type { Config } from './config.ts'
@@ -9,16 +10,24 @@ import { loadSigningKey, type SigningKey } from './auth/signing-key.ts'
 import { TokenService } from './auth/tokens.ts'
 import { AccountService } from './chat/account-service.ts'
 import { MembershipCache } from './chat/membership-cache.ts'
+import { MembershipService } from './chat/membership-service.ts'
 import { MessageService } from './chat/message-service.ts'
 import { MessageWriter } from './chat/message-writer.ts'
+import { MemoryPresenceRegistry, type PresenceRegistry } from './chat/presence-registry.ts'
+import { PresenceService } from './chat/presence-service.ts'
+import { RedisPresenceRegistry } from './chat/redis-presence-registry.ts'
 import { ReadService } from './chat/read-service.ts'
 import { RoomEventService } from './chat/room-event-service.ts'
 import { RoomService } from './chat/room-service.ts'
+import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
 import { MemoryRateLimiter, RedisRateLimiter } from './limits/rate-limiter.ts'
+import { MembershipStore } from './stores/membership-store.ts'
 import { MessageStore } from './stores/message-store.ts'
+import { PresenceStore } from './stores/presence-store.ts'
 import { ReadStore } from './stores/read-store.ts'
 import { RoomStore } from './stores/room-store.ts'
+import { SearchStore } from './stores/search-store.ts'
 import { UserStore } from './stores/user-store.ts'
 
 /** The transport-free core that both adapters call. */
@@ -30,8 +39,12 @@ export interface Services {
   messages: MessageService
   reads: ReadService
   typing: TypingService
+  search: SearchService
   roomEvents: RoomEventService
+  presence: PresenceService
   membership: MembershipCache
+  /** Renaming, members and roles, leaving and deleting group rooms. */
+  membershipAdmin: MembershipService
   writer: MessageWriter
   /** Acts on a note from any node of the cluster (wired to the broker's cluster routing). */
   applyClusterNote(note: ClusterNote): void
@@ -50,6 +63,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const messageStore = new MessageStore(db)
   const membership = new MembershipCache(roomStore, { maxRooms: config.MEMBERSHIP_CACHE_ROOMS, ttlMs: config.MEMBERSHIP_CACHE_TTL_MS })
   const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX }, log)
+  const presence = await createPresence(db, config, log, realtime, redis)
   const messageRate = { perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }
   const rate = redis ? new RedisRateLimiter(redis, messageRate) : new MemoryRateLimiter(messageRate)
   const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
@@ -64,10 +78,28 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     reads,
     typing,
     roomEvents: new RoomEventService({ reads, typing, messages }),
+    presence,
     accounts: new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST),
     rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS),
+    search: new SearchService({ store: new SearchStore(db), members: membership, pageMax: config.HISTORY_PAGE_MAX }),
+    membershipAdmin: new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS }),
     applyClusterNote(note) {
       if (note.kind === 'membership') membership.apply(note)
+      else if (note.kind === 'evict_connections') presence.evictLocal(note.connectionIds)
     },
   }
+}
+
+/** Presence and per-user connection counting: in Redis for a cluster, in memory for one node. */
+async function createPresence(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<PresenceService> {
+  let registry: PresenceRegistry = new MemoryPresenceRegistry()
+  if (redis) {
+    const shared = new RedisPresenceRegistry(redis, { prefix: config.REDIS_KEY_PREFIX, nodeId: randomUUID(), nodeTtlMs: config.PRESENCE_NODE_TTL_MS })
+    await shared.ready()
+    registry = shared
+  }
+  return new PresenceService({
+    store: new PresenceStore(db), registry, realtime, log,
+    options: { maxConnectionsPerUser: config.CONNECTIONS_PER_USER, sweepIntervalMs: Math.ceil(config.PRESENCE_NODE_TTL_MS / 2) },
+  })
 }

@@ -1,36 +1,12 @@
-import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { createInterface } from 'node:readline'
 import mqtt from 'mqtt'
 import t from 'tap'
+import { runMain } from './helpers/process.ts'
 import { onlyWithPostgres, postgresUrl } from './helpers/services.ts'
-
-const MAIN = new URL('../main.ts', import.meta.url).pathname
-
-/** Runs `main.ts` as `npm start` would (via tsx instead of the build step), with `env` on top of a test base. */
-function runMain(env: Record<string, string>) {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  const lines: string[] = []
-  let stderr = ''
-  child.stderr.on('data', (chunk) => { stderr += chunk })
-  const started = new Promise<{ ports: { mqtt: number; ws: number; http: number }; line: any }>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      lines.push(line)
-      const entry = JSON.parse(line)
-      if (entry.ports) resolve({ ports: entry.ports, line: entry })
-    })
-    child.once('exit', (code) => reject(new Error(`exited with ${code} before listening: ${stderr}`)))
-  })
-  const exited = new Promise<{ code: number | null; stderr: string }>((resolve) => child.once('exit', (code) => resolve({ code, stderr })))
-  return { child, lines, started, exited }
-}
 
 t.test('a bad configuration value stops start-up with a message naming the variable', async (t) => {
   const run = runMain({ MQTT_PORT: '99999', JWT_TTL_SECONDS: 'soon' })

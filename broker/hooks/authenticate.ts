@@ -1,6 +1,7 @@
 import type { AuthenticateError, Client } from 'aedes'
 import { ChatError } from '../../shared/errors.ts'
 import type { AccountService } from '../../shared/chat/account-service.ts'
+import type { PresenceService } from '../../shared/chat/presence-service.ts'
 import type { TokenService } from '../../shared/auth/tokens.ts'
 import type { Logger } from '../../shared/logger.ts'
 import type { Sessions } from '../sessions.ts'
@@ -30,8 +31,12 @@ export function scopedClientId(userId: string, clientId: string): string {
  * gets return code 4; a valid token of a deleted or disabled account gets 5;
  * a database that cannot answer gets 3. Aedes runs this step after it has
  * read the client id and before anything uses it, so the id is scoped here.
+ * An accepted connection counts for its user's presence until its socket
+ * closes (not until Aedes' `clientDisconnect`: a takeover disconnects the old
+ * client before registering the new one, and a client that closes before it
+ * is registered never disconnects).
  */
-export function authenticateHook(deps: { tokens: TokenService; accounts: AccountService; sessions: Sessions; log: Logger }) {
+export function authenticateHook(deps: { tokens: TokenService; accounts: AccountService; sessions: Sessions; presence: PresenceService; log: Logger }) {
   return function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
     done: (error: AuthenticateError | null, success: boolean | null) => void): void {
     if (!password || password.length === 0) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'access token required as password'), false)
@@ -45,6 +50,7 @@ export function authenticateHook(deps: { tokens: TokenService; accounts: Account
         })
         ;(client as { id: string }).id = scopedClientId(claims.userId, client.id)
         deps.sessions.start(client, { userId: claims.userId, username: claims.username }, claims.expiresAt!)
+        if (!client.closed && !client.conn.destroyed) client.conn.once('close', deps.presence.connected(claims.userId, () => client.close()))
         deps.log.debug({ clientId: client.id, userId: claims.userId }, 'mqtt client authenticated')
         done(null, true)
       })

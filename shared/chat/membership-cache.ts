@@ -1,10 +1,19 @@
 import type { RoomStore } from '../stores/room-store.ts'
 
+type Change = { roomId: string; added: readonly string[]; removed: readonly string[]; deleted: boolean }
+
 interface Entry {
   members: Promise<Set<string>>
-  /** The member set once the load has finished, for synchronous look-ups. */
+  /** The member set for synchronous look-ups: the loaded one, or while a reload runs, the previous one. */
   loaded?: Set<string>
   loadedAt: number
+  /** Changes applied while the load was in flight, to apply again to what it returns. */
+  pending?: Change[]
+}
+
+function applyTo(members: Set<string>, change: Change): void {
+  for (const userId of change.removed) members.delete(userId)
+  for (const userId of change.added) members.add(userId)
 }
 
 /** Bounds of the cache, from config. */
@@ -41,7 +50,14 @@ export class MembershipCache {
   members(roomId: string): Promise<Set<string>> {
     const cached = this.#entries.get(roomId)
     if (cached && this.#now() - cached.loadedAt < this.#limits.ttlMs) return cached.members
-    const entry: Entry = { members: this.#rooms.memberIds(roomId).then((ids) => (entry.loaded = new Set(ids))), loadedAt: this.#now() }
+    const entry: Entry = { loadedAt: this.#now(), pending: [], members: this.#rooms.memberIds(roomId).then((ids) => {
+      const members = new Set(ids)
+      for (const change of entry.pending ?? []) applyTo(members, change)
+      delete entry.pending
+      return (entry.loaded = members)
+    }) }
+    // Until the reload answers, synchronous look-ups keep the previous (expired but maintained) set.
+    if (cached?.loaded) entry.loaded = new Set(cached.loaded)
     const members = entry.members
     members.catch(() => {
       if (this.#entries.get(roomId) === entry) this.#entries.delete(roomId)
@@ -57,11 +73,11 @@ export class MembershipCache {
   /**
    * Applies a membership change at once, whether made on this node or
    * announced by another: a loaded member set is updated in place (so the
-   * next publish or delivery already sees it), a load still in flight is
-   * dropped so the next look-up reads afresh, and a deleted room becomes
-   * known to have no members.
+   * next publish or delivery already sees it), a load still in flight gets
+   * the change applied to its answer too (it may have read the rows before
+   * the change), and a deleted room becomes known to have no members.
    */
-  apply(change: { roomId: string; added: readonly string[]; removed: readonly string[]; deleted: boolean }): void {
+  apply(change: Change): void {
     const entry = this.#entries.get(change.roomId)
     if (change.deleted) {
       const none = new Set<string>()
@@ -70,12 +86,8 @@ export class MembershipCache {
       return
     }
     if (!entry) return
-    if (!entry.loaded) {
-      this.#entries.delete(change.roomId)
-      return
-    }
-    for (const userId of change.removed) entry.loaded.delete(userId)
-    for (const userId of change.added) entry.loaded.add(userId)
+    if (entry.loaded) applyTo(entry.loaded, change)
+    entry.pending?.push(change)
   }
 
   /**
@@ -83,7 +95,10 @@ export class MembershipCache {
    * `userId`. Unknown rooms give false. For hooks that cannot wait.
    */
   knownNonMember(roomId: string, userId: string): boolean {
-    const loaded = this.#entries.get(roomId)?.loaded
+    const entry = this.#entries.get(roomId)
+    // An unknown room is let through this once (its subscription was checked) and loaded for the next delivery.
+    if (!entry) void this.members(roomId).catch(() => {})
+    const loaded = entry?.loaded
     return loaded !== undefined && !loaded.has(userId)
   }
 }

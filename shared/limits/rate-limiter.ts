@@ -33,6 +33,11 @@ export class MemoryRateLimiter implements RateLimiter {
   }
 
   async take(key: string): Promise<RateDecision> {
+    return this.takeNow(key)
+  }
+
+  /** {@link take}, synchronously, for callers that cannot wait (such as accepting a socket). */
+  takeNow(key: string): RateDecision {
     const now = this.#now()
     const perMs = this.#limit.perMinute / 60_000
     const bucket = this.#buckets.get(key) ?? { tokens: this.#limit.burst, at: now }

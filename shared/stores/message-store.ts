@@ -42,6 +42,7 @@ export function toEnvelope(row: EnvelopeRow): MessageEnvelope {
 /** The columns an envelope is made of (never the search grams). */
 type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 
+/** The columns to select for {@link toEnvelope}. */
 export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
 const dedupeKey = (m: { roomId: string; senderId: string; clientMsgId: string }) => `${m.roomId}\n${m.senderId}\n${m.clientMsgId}`

@@ -38,7 +38,7 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}, s
     DATA_DIR: 'memory://', DATABASE_URL: databaseUrl, DATABASE_SCHEMA: databaseUrl ? schema : undefined,
     PASSWORD_SCRYPT_COST: '1024', LOG_LEVEL: 'debug',
     // Tests send in bursts; the rate limit has its own test.
-    MESSAGE_RATE_PER_MINUTE: '6000000', MESSAGE_RATE_BURST: '100000', ...env,
+    MESSAGE_RATE_PER_MINUTE: '6000000', MESSAGE_RATE_BURST: '100000', CONNECTIONS_PER_IP_PER_SECOND: '100000', CONNECTIONS_PER_USER: '1000', ...env,
   })
   const logLines: string[] = []
   const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(...String(chunk).split('\n').filter(Boolean)); cb() } })

@@ -26,3 +26,31 @@ t.test('the membership cache', async (t) => {
   t.equal(cache.knownNonMember(withBob, carol.id), false, 'with maxRooms 1, loading a second room evicted the first')
   t.equal(await cache.isMember('NoSuchRoom00', bob.id), false, 'a room that does not exist has no members')
 })
+
+t.test('membership changes reach the cache at once, also while it reloads', async (t) => {
+  const app = await startTestNode(t)
+  const db = app.node.database.db
+  const [alice, bob, carol] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol')])
+  const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'group', name: 'g', memberIds: [bob.id] } })).body.room.id as string
+  let now = 0
+  const cache = new MembershipCache(new RoomStore(db), { maxRooms: 10, ttlMs: 1000 }, () => now)
+
+  t.equal(cache.knownNonMember(room, carol.id), false, 'an unknown room is let through once...')
+  await cache.members(room)
+  t.equal(cache.knownNonMember(room, carol.id), true, '...and loaded for the next delivery')
+
+  cache.apply({ roomId: room, added: [carol.id], removed: [bob.id], deleted: false })
+  t.equal(cache.knownNonMember(room, bob.id), true, 'a removal applies synchronously')
+  t.equal(await cache.isMember(room, carol.id), true, 'an addition too')
+
+  now += 1001
+  const reloading = cache.members(room)
+  t.equal(cache.knownNonMember(room, bob.id), true, 'while an expired room reloads, the maintained set still answers')
+  // The reload read the rows, which still have bob and not carol: the change made meanwhile is applied to its answer.
+  cache.apply({ roomId: room, added: [carol.id], removed: [bob.id], deleted: false })
+  const members = await reloading
+  t.same([members.has(bob.id), members.has(carol.id)], [false, true], 'a change made during the reload is not lost')
+
+  cache.apply({ roomId: room, added: [], removed: [], deleted: true })
+  t.equal(cache.knownNonMember(room, alice.id), true, 'a deleted room has no members')
+})

@@ -1,0 +1,160 @@
+import { randomUUID } from 'node:crypto'
+import { ChatError } from '../errors.ts'
+import type { PresenceEvent } from '../events.ts'
+import type { Logger } from '../logger.ts'
+import type { Realtime } from '../realtime.ts'
+import type { PresenceStore } from '../stores/presence-store.ts'
+import type { PresenceRegistry } from './presence-registry.ts'
+
+/** Limits and timing of presence, from config. */
+export interface PresenceOptions {
+  /** Live connections one user may hold across the cluster; a further one closes the oldest. */
+  maxConnectionsPerUser: number
+  /** How often to look for dead nodes whose users must be announced offline. */
+  sweepIntervalMs: number
+}
+
+/** A user's presence as `GET /v1/users/:userId/presence` answers it. */
+export interface Presence {
+  userId: string
+  online: boolean
+  /** When their last connection closed; null while online or if never seen. */
+  lastSeenAt: string | null
+}
+
+/**
+ * Online while at least one of a user's connections is live, offline (with
+ * `users.last_seen_at`) once the last one has closed, however it closed.
+ * Derived from the connections the broker counts, never from will messages.
+ * Each change goes to everyone who shares a room with the user, on
+ * `user/<theirId>/presence`; a user's changes are handled one after another,
+ * so their events go out in order.
+ */
+export class PresenceService {
+  readonly #store: PresenceStore
+  readonly #registry: PresenceRegistry
+  readonly #realtime: Realtime
+  readonly #log: Logger
+  readonly #options: PresenceOptions
+  readonly #queues = new Map<string, Promise<void>>()
+  /** How to close each connection counted on this node, for the per-user limit. */
+  readonly #evictors = new Map<string, () => void>()
+  readonly #sweeper: NodeJS.Timeout
+  /** Connections counted here and not yet released. */
+  #live = 0
+  #allReleased: (() => void) | undefined
+  #closing = false
+
+  constructor(deps: { store: PresenceStore; registry: PresenceRegistry; realtime: Realtime; log: Logger; options: PresenceOptions }) {
+    this.#store = deps.store
+    this.#registry = deps.registry
+    this.#realtime = deps.realtime
+    this.#log = deps.log
+    this.#options = deps.options
+    this.#sweeper = setInterval(() => void this.#sweep(), deps.options.sweepIntervalMs)
+    this.#sweeper.unref()
+  }
+
+  /**
+   * Counts a new live connection of `userId` (the first makes the user
+   * online). If the user now holds more than `maxConnectionsPerUser`
+   * connections, the oldest are closed through their `evict` (on whichever
+   * node holds them). Call the returned release once the connection has
+   * closed (the last release makes the user offline); later calls do nothing.
+   */
+  connected(userId: string, evict: () => void): () => void {
+    if (this.#closing) return () => {}
+    const connectionId = randomUUID()
+    this.#live++
+    this.#evictors.set(connectionId, evict)
+    this.#enqueue(userId, async () => {
+      const { first, evict: surplus } = await this.#registry.add(userId, connectionId, this.#options.maxConnectionsPerUser)
+      if (surplus.length > 0) {
+        this.#log.info({ userId, connections: surplus.length }, 'over CONNECTIONS_PER_USER: closing the oldest connections')
+        const remote = surplus.filter((id) => !this.evictLocal([id]))
+        if (remote.length > 0) this.#realtime.broadcast({ kind: 'evict_connections', connectionIds: remote })
+      }
+      if (first) await this.#announce(userId, true)
+    })
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.#evictors.delete(connectionId)
+      if (--this.#live === 0) this.#allReleased?.()
+      this.#enqueue(userId, async () => {
+        if (await this.#registry.remove(userId, connectionId)) await this.#announce(userId, false)
+      })
+    }
+  }
+
+  /** Closes the named connections that this node holds; true when it held any. */
+  evictLocal(connectionIds: readonly string[]): boolean {
+    let found = false
+    for (const id of connectionIds) {
+      const evict = this.#evictors.get(id)
+      if (!evict) continue
+      found = true
+      this.#evictors.delete(id)
+      evict()
+    }
+    return found
+  }
+
+  /**
+   * `userId`'s presence, for the user themself or someone who shares a room
+   * with them; anyone else gets `user_not_found`, as for an unknown user.
+   */
+  async get(viewerId: string, userId: string): Promise<Presence> {
+    const seen = await this.#store.seenBy(viewerId, userId)
+    if (!seen) throw new ChatError('user_not_found')
+    const online = await this.#registry.isOnline(userId)
+    return { userId, online, lastSeenAt: online ? null : seen.lastSeenAt?.toISOString() ?? null }
+  }
+
+  /**
+   * For shutdown, called before the broker closes its clients: from then on
+   * no connection is counted and no change is announced (the broker could
+   * not deliver it), but connections that close still record lastSeenAt.
+   * Resolves once every counted connection has been released (waiting at
+   * most `graceMs`) and recorded.
+   */
+  async close(graceMs = 2000): Promise<void> {
+    this.#closing = true
+    clearInterval(this.#sweeper)
+    if (this.#live > 0) {
+      await new Promise<void>((resolve) => {
+        this.#allReleased = resolve
+        setTimeout(resolve, graceMs).unref()
+      })
+    }
+    await Promise.all(this.#queues.values())
+    await this.#registry.close().catch((err: unknown) => this.#log.warn({ err }, 'presence registry not closed cleanly'))
+  }
+
+  /** Announces offline the users whose only connections were on a node that died. */
+  async #sweep(): Promise<void> {
+    try {
+      for (const userId of await this.#registry.sweepDeadNodes()) this.#enqueue(userId, () => this.#announce(userId, false))
+    } catch (err) {
+      this.#log.warn({ err }, 'dead-node presence sweep failed')
+    }
+  }
+
+  async #announce(userId: string, online: boolean): Promise<void> {
+    const lastSeenAt = online ? null : (await this.#store.markSeen(userId))?.toISOString() ?? null
+    if (this.#closing) return
+    const event: PresenceEvent = { type: 'presence', userId, online, lastSeenAt }
+    for (const coMemberId of await this.#store.coMemberIds(userId)) this.#realtime.userEvent(coMemberId, 'presence', event)
+  }
+
+  /** Runs `step` after the user's earlier steps; a failure is logged and does not hold up later ones. */
+  #enqueue(userId: string, step: () => Promise<void>): void {
+    const queued = (this.#queues.get(userId) ?? Promise.resolve()).then(step)
+      .catch((err: unknown) => this.#log.warn({ err, userId }, 'presence change not recorded'))
+    this.#queues.set(userId, queued)
+    void queued.then(() => {
+      if (this.#queues.get(userId) === queued) this.#queues.delete(userId)
+    })
+  }
+}
