@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import t from 'tap'
 import { collect, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
 import { runMain } from '../helpers/process.ts'
-import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl } from '../helpers/services.ts'
+import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 const needs = { skip: onlyWithRedis().skip || onlyWithPostgres().skip }
 
@@ -21,13 +19,7 @@ async function eventually(predicate: () => boolean | Promise<boolean>, ms: numbe
 t.test('presence, per-user connection limit and a SIGKILLed node, across two nodes', needs, async (t) => {
   const databaseUrl = postgresUrl(t)!
   const url = redisUrl(t)
-  const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
-  t.teardown(async () => {
-    const redis = new Redis(url)
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
-  })
+  const prefix = redisPrefix(t, url)
   const env = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, PRESENCE_NODE_TTL_MS: '1000', CONNECTIONS_PER_USER: '2' }
   const nodeA = await startTestNode(t, env)
   const nodeB = runMain({ ...env, DATABASE_URL: databaseUrl, DATABASE_SCHEMA: nodeA.schema, LOG_LEVEL: 'info',

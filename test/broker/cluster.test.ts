@@ -1,25 +1,15 @@
 import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import mqtt from 'mqtt'
 import t from 'tap'
 import { nextMessages, startTestNode } from '../helpers/node.ts'
-import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl } from '../helpers/services.ts'
-
-/** Deletes every key under `prefix`. */
-async function dropKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url)
-  const keys = await redis.keys(`${prefix}*`)
-  if (keys.length > 0) await redis.del(...keys)
-  await redis.quit()
-}
+import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 const needs = { skip: onlyWithRedis().skip || onlyWithPostgres().skip }
 
 t.test('two nodes on one Postgres and one Redis act as one broker', needs, async (t) => {
   postgresUrl(t)
   const url = redisUrl(t)
-  const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
-  t.teardown(() => dropKeys(url, prefix))
+  const prefix = redisPrefix(t, url)
   const env = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix }
   const nodeA = await startTestNode(t, env)
   const nodeB = await startTestNode(t, env, nodeA)

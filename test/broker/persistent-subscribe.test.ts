@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { collect, sleep, startTestNode, subackCodes } from '../helpers/node.ts'
-import { onlyWithPostgres, onlyWithRedis, redisUrl } from '../helpers/services.ts'
+import { onlyWithPostgres, onlyWithRedis, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 const states = [
   { name: 'in memory', options: {}, redis: false },
@@ -14,14 +12,7 @@ for (const state of states) {
     const env: Record<string, string> = {}
     if (state.redis) {
       const url = redisUrl(t)
-      const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
-      Object.assign(env, { REDIS_URL: url, REDIS_KEY_PREFIX: prefix })
-      t.teardown(async () => {
-        const redis = new Redis(url)
-        const keys = await redis.keys(`${prefix}*`)
-        if (keys.length > 0) await redis.del(...keys)
-        await redis.quit()
-      })
+      Object.assign(env, { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) })
     }
     const app = await startTestNode(t, env)
     const [alice, bob, carol] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol')])

@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto'
-import { Redis } from 'ioredis'
 import t from 'tap'
 import { collect, sleep, startTestNode } from '../helpers/node.ts'
-import { onlyWithPostgres, onlyWithRedis, redisUrl } from '../helpers/services.ts'
+import { onlyWithPostgres, onlyWithRedis, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 t.test('message rate per user: over MQTT and REST, across devices; resends still acknowledged', async (t) => {
   const app = await startTestNode(t, { MESSAGE_RATE_PER_MINUTE: '60', MESSAGE_RATE_BURST: '3' })
@@ -39,13 +37,7 @@ t.test('message rate per user: over MQTT and REST, across devices; resends still
 
 t.test('message rate is shared by the nodes of a cluster', { skip: onlyWithRedis().skip || onlyWithPostgres().skip }, async (t) => {
   const url = redisUrl(t)
-  const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
-  t.teardown(async () => {
-    const redis = new Redis(url)
-    const keys = await redis.keys(`${prefix}*`)
-    if (keys.length > 0) await redis.del(...keys)
-    await redis.quit()
-  })
+  const prefix = redisPrefix(t, url)
   const env = { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, MESSAGE_RATE_PER_MINUTE: '6', MESSAGE_RATE_BURST: '2' }
   const nodeA = await startTestNode(t, env)
   const nodeB = await startTestNode(t, env, nodeA)

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
 import type { Test } from 'tap'
 
 /**
@@ -36,4 +38,19 @@ export function redisUrl(t: Test): string {
  */
 export function onlyWithPostgres(): { skip: string | false } {
   return { skip: process.env['DATABASE_URL'] || SERVICES_REQUIRED ? false : 'DATABASE_URL is not set: real-Postgres test skipped' }
+}
+
+/**
+ * A Redis key prefix of this test's own (nodes sharing it form one
+ * cluster), whose keys are deleted when `t` ends.
+ */
+export function redisPrefix(t: Test, url: string): string {
+  const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
+  t.teardown(async () => {
+    const redis = new Redis(url)
+    const keys = await redis.keys(`${prefix}*`)
+    if (keys.length > 0) await redis.del(...keys)
+    await redis.quit()
+  })
+  return prefix
 }
