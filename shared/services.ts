@@ -80,7 +80,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     roomEvents: new RoomEventService({ reads, typing, messages }),
     presence,
     accounts: new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST),
-    rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS),
+    rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS, realtime),
     search: new SearchService({ store: new SearchStore(db), members: membership, pageMax: config.HISTORY_PAGE_MAX }),
     membershipAdmin: new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS }),
     applyClusterNote(note) {

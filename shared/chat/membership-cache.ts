@@ -33,6 +33,12 @@ export class MembershipCache {
   readonly #rooms: RoomStore
   readonly #limits: MembershipCacheLimits
   readonly #entries = new Map<string, Entry>()
+  /**
+   * Who was removed from each room, kept after the room's entry is dropped
+   * (evicted, or never loaded here), so the synchronous check still refuses
+   * them while the room is not loaded. Bounded like the entries.
+   */
+  readonly #removed = new Map<string, Set<string>>()
   readonly #now: () => number
 
   constructor(rooms: RoomStore, limits: MembershipCacheLimits, now: () => number = Date.now) {
@@ -62,11 +68,7 @@ export class MembershipCache {
     members.catch(() => {
       if (this.#entries.get(roomId) === entry) this.#entries.delete(roomId)
     })
-    this.#entries.delete(roomId)
-    this.#entries.set(roomId, entry)
-    if (this.#entries.size > this.#limits.maxRooms) {
-      this.#entries.delete(this.#entries.keys().next().value!)
-    }
+    this.#store(roomId, entry)
     return members
   }
 
@@ -81,24 +83,42 @@ export class MembershipCache {
     const entry = this.#entries.get(change.roomId)
     if (change.deleted) {
       const none = new Set<string>()
-      this.#entries.delete(change.roomId)
-      this.#entries.set(change.roomId, { members: Promise.resolve(none), loaded: none, loadedAt: this.#now() })
+      this.#store(change.roomId, { members: Promise.resolve(none), loaded: none, loadedAt: this.#now() })
       return
     }
+    this.#recordRemovals(change)
     if (!entry) return
     if (entry.loaded) applyTo(entry.loaded, change)
     entry.pending?.push(change)
   }
 
+  #recordRemovals(change: Change): void {
+    const removed = this.#removed.get(change.roomId) ?? new Set<string>()
+    applyTo(removed, { ...change, added: change.removed, removed: change.added })
+    this.#removed.delete(change.roomId)
+    if (removed.size === 0) return
+    this.#removed.set(change.roomId, removed)
+    if (this.#removed.size > this.#limits.maxRooms) this.#removed.delete(this.#removed.keys().next().value!)
+  }
+
+  /** Stores `entry` as the newest, dropping the least recently loaded room beyond the bound. */
+  #store(roomId: string, entry: Entry): void {
+    this.#entries.delete(roomId)
+    this.#entries.set(roomId, entry)
+    if (this.#entries.size > this.#limits.maxRooms) this.#entries.delete(this.#entries.keys().next().value!)
+  }
+
   /**
-   * Synchronous: true only when a loaded member set (however old) lacks
-   * `userId`. Unknown rooms give false. For hooks that cannot wait.
+   * Synchronous: true when the room's member set (however old) lacks
+   * `userId`, or, while the room is not loaded here, when `userId` was
+   * removed from it. For hooks that cannot wait.
    */
   knownNonMember(roomId: string, userId: string): boolean {
     const entry = this.#entries.get(roomId)
-    // An unknown room is let through this once (its subscription was checked) and loaded for the next delivery.
+    // An unknown room is let through (its subscription was checked) unless the user was removed from it, and loaded for the next delivery.
     if (!entry) void this.members(roomId).catch(() => {})
     const loaded = entry?.loaded
-    return loaded !== undefined && !loaded.has(userId)
+    if (loaded) return !loaded.has(userId)
+    return this.#removed.get(roomId)?.has(userId) ?? false
   }
 }

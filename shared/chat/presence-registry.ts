@@ -24,6 +24,8 @@ export interface PresenceRegistry {
    * for a single node); answers the users who thereby have none left.
    */
   sweepDeadNodes(): Promise<string[]>
+  /** Calls `listener` with users whose connections count again after this node was taken for dead (clustered only). */
+  onRestored(listener: (userIds: string[]) => void): void
   /** Stops any background work; this node's connections must have been removed. */
   close(): Promise<void>
 }
@@ -54,6 +56,8 @@ export class MemoryPresenceRegistry implements PresenceRegistry {
   async sweepDeadNodes(): Promise<string[]> {
     return []
   }
+
+  onRestored(): void {}
 
   async close(): Promise<void> {}
 }

@@ -51,6 +51,9 @@ export class PresenceService {
     this.#realtime = deps.realtime
     this.#log = deps.log
     this.#options = deps.options
+    this.#registry.onRestored((userIds) => {
+      for (const userId of userIds) this.#enqueue(userId, () => this.#announce(userId, true))
+    })
     this.#sweeper = setInterval(() => void this.#sweep(), deps.options.sweepIntervalMs)
     this.#sweeper.unref()
   }

@@ -68,6 +68,9 @@ export class RedisPresenceRegistry implements PresenceRegistry {
   readonly #nodeId: string
   readonly #nodeTtlMs: number
   readonly #heartbeat: NodeJS.Timeout
+  /** This node's live connections (connection id -> user id), to count again if the node was taken for dead. */
+  readonly #local = new Map<string, string>()
+  #onRestored: (userIds: string[]) => void = () => {}
 
   constructor(redis: Redis, opts: { prefix: string; nodeId: string; nodeTtlMs: number }) {
     this.#redis = redis as Redis & Scripts
@@ -79,10 +82,31 @@ export class RedisPresenceRegistry implements PresenceRegistry {
       redis.defineCommand('presenceRemove', { numberOfKeys: 2, lua: REMOVE })
       redis.defineCommand('presenceCount', { numberOfKeys: 1, lua: COUNT })
     }
-    const beat = () => this.#redis.multi().set(`presence:node:${this.#nodeId}`, '1', 'PX', this.#nodeTtlMs).sadd('presence:nodes', this.#nodeId).exec()
-    void beat().catch(() => {})
-    this.#heartbeat = setInterval(() => void beat().catch(() => {}), Math.max(100, Math.floor(this.#nodeTtlMs / 3)))
+    this.#heartbeat = setInterval(() => void this.#beat().catch(() => {}), Math.max(100, Math.floor(this.#nodeTtlMs / 3)))
     this.#heartbeat.unref()
+  }
+
+  /** Calls `listener` with the users whose connections were counted again after this node had been taken for dead. */
+  onRestored(listener: (userIds: string[]) => void): void {
+    this.#onRestored = listener
+  }
+
+  /**
+   * Refreshes this node's key. If it had expired (an event-loop stall, or
+   * Redis out of reach for longer than the TTL) the other nodes, or the
+   * scripts, have dropped this node's connections: they are counted again.
+   */
+  async #beat(): Promise<void> {
+    const nodeKey = `presence:node:${this.#nodeId}`
+    const [[, alive] = []] = (await this.#redis.multi().exists(nodeKey).set(nodeKey, '1', 'PX', this.#nodeTtlMs).sadd('presence:nodes', this.#nodeId).exec()) ?? []
+    if (alive !== 0 || this.#local.size === 0) return
+    const restore = this.#redis.multi()
+    const time = Date.now() * 1000
+    for (const [connectionId, userId] of this.#local) {
+      restore.hset(`presence:conns:${userId}`, connectionId, `${this.#nodeId} ${time}`).sadd(`presence:nodeconns:${this.#nodeId}`, `${userId} ${connectionId}`)
+    }
+    await restore.exec()
+    this.#onRestored([...new Set(this.#local.values())])
   }
 
   /** Resolves once this node is marked alive (before it counts its first connection). */
@@ -91,12 +115,14 @@ export class RedisPresenceRegistry implements PresenceRegistry {
   }
 
   async add(userId: string, connectionId: string, maxPerUser: number): Promise<AddResult> {
+    this.#local.set(connectionId, userId)
     const [first, ...evict] = await this.#redis.presenceAdd(`presence:conns:${userId}`, `presence:nodeconns:${this.#nodeId}`,
       connectionId, this.#nodeId, userId, maxPerUser, this.#prefix)
     return { first: first === 1, evict: evict.map(String) }
   }
 
   async remove(userId: string, connectionId: string): Promise<boolean> {
+    this.#local.delete(connectionId)
     return (await this.#redis.presenceRemove(`presence:conns:${userId}`, `presence:nodeconns:${this.#nodeId}`, connectionId, userId, this.#prefix)) === 1
   }
 

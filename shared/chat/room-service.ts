@@ -1,5 +1,6 @@
 import { ChatError } from '../errors.ts'
 import { newId } from '../ids.ts'
+import type { Realtime } from '../realtime.ts'
 import type { RoomStore, RoomView } from '../stores/room-store.ts'
 import type { UserStore } from '../stores/user-store.ts'
 import type { MembershipCache } from './membership-cache.ts'
@@ -10,12 +11,14 @@ export class RoomService {
   readonly #users: UserStore
   readonly #members: MembershipCache
   readonly #maxMembers: number
+  readonly #realtime: Realtime
 
-  constructor(rooms: RoomStore, users: UserStore, members: MembershipCache, maxMembers: number) {
+  constructor(rooms: RoomStore, users: UserStore, members: MembershipCache, maxMembers: number, realtime: Realtime) {
     this.#rooms = rooms
     this.#users = users
     this.#members = members
     this.#maxMembers = maxMembers
+    this.#realtime = realtime
   }
 
   /** The one direct room of `userId` and `otherId`, created on first request (`created` says which). */
@@ -24,6 +27,7 @@ export class RoomService {
     if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
     const directKey = [userId, otherId].sort().join(':')
     const { roomId, created } = await this.#rooms.create({ id: newId(), type: 'direct', name: null, directKey, createdBy: userId, memberIds: [userId, otherId] })
+    if (created) await this.#announceJoined(roomId, [otherId], userId)
     return { room: await this.#view(roomId, userId), created }
   }
 
@@ -35,7 +39,16 @@ export class RoomService {
     const missing = wanted.filter((id) => !found.has(id))
     if (missing.length > 0) throw new ChatError('user_not_found', `No such user: ${missing.join(', ')}.`, { userIds: missing })
     const { roomId } = await this.#rooms.create({ id: newId(), type: 'group', name, directKey: null, createdBy: ownerId, memberIds: wanted })
+    await this.#announceJoined(roomId, wanted.filter((id) => id !== ownerId), ownerId)
     return this.#view(roomId, ownerId)
+  }
+
+  /** Tells each new member on `user/<id>/rooms`, with the room as they see it, so their clients can subscribe. */
+  async #announceJoined(roomId: string, userIds: readonly string[], byUserId: string): Promise<void> {
+    for (const userId of userIds) {
+      const room = await this.#rooms.get(roomId, userId)
+      if (room) this.#realtime.userEvent(userId, 'rooms', { type: 'room_joined', room, byUserId })
+    }
   }
 
   /** The rooms `userId` belongs to, most recently active first. */

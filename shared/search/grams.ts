@@ -10,14 +10,28 @@
  * in SQL then removes pairs that happen to appear apart.
  */
 
-/** Lower case, with compatibility forms folded (NFKC: full-width letters, composed Hangul). */
+/**
+ * Lower case, with compatibility forms folded (NFKC: full-width letters,
+ * composed Hangul) and Greek final sigma as sigma (upper-case Σ has one lower
+ * case in JavaScript and another in Postgres).
+ */
 export function normalizeText(text: string): string {
-  return text.normalize('NFKC').toLowerCase()
+  return text.normalize('NFKC').toLowerCase().replace(/ς/g, 'σ')
 }
 
-/** The words of a text: runs of letters, marks and digits. */
+const WORD_BREAK = /[^\p{L}\p{M}\p{N}]+/u
+
+/** The words of a text: runs of letters, marks and digits, normalized. */
 export function wordsOf(text: string): string[] {
-  return normalizeText(text).split(/[^\p{L}\p{M}\p{N}]+/u).filter((w) => w.length > 0)
+  return normalizeText(text).split(WORD_BREAK).filter((w) => w.length > 0)
+}
+
+/**
+ * The words of a query as typed (NFKC only), for the exact check in SQL,
+ * which lower-cases body and word alike with Postgres's own rules.
+ */
+export function rawWordsOf(text: string): string[] {
+  return text.normalize('NFKC').split(WORD_BREAK).filter((w) => w.length > 0)
 }
 
 /** Every unigram and bigram of the body's words, without repeats: what the index stores. */

@@ -15,6 +15,7 @@ export interface PendingMessage {
 export type CommitOutcome =
   | { kind: 'stored'; message: MessageEnvelope }
   | { kind: 'duplicate'; message: MessageEnvelope }
+  /** The room is gone, or the sender is no longer in it. */
   | { kind: 'room_gone' }
 
 /** A cursor page request over one room's history. */
@@ -68,13 +69,20 @@ export class MessageStore {
     return this.#db.transaction().execute(async (tx) => {
       const roomIds = [...new Set(batch.map((m) => m.roomId))].sort()
       const rooms = await tx.selectFrom('rooms').select(['id', 'last_seq']).where('id', 'in', roomIds).orderBy('id').forNoKeyUpdate().execute()
-      const lastSeq = new Map(rooms.map((r) => [r.id, r.last_seq]))
-      // A join on unnest() arrays: one unique-index probe per message, and one plan whatever the batch size
-      // (a row-value IN list of N tuples is planned afresh for each N and can fall back to a scan of the room).
-      const { rows: existing } = await sql<EnvelopeRow>`SELECT m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.created_at, m.edited_at, m.deleted_at FROM messages m
-        JOIN unnest(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[], ${batch.map((m) => m.clientMsgId)}::text[])
+      const lastSeq = new Map(rooms.map((r) => [r.id, Number(r.last_seq)]))
+      // After the lock, in a statement of its own (so with a snapshot that sees every change committed before
+      // the lock was granted; membership changes take the same lock): which senders are still members, and
+      // which messages are stored already. A join on unnest() arrays: one index probe per message, and one plan
+      // whatever the batch size (a row-value IN list of N tuples is planned afresh for each N).
+      const { rows: checked } = await sql<EnvelopeRow & { k_room: string; k_sender: string; is_member: boolean }>`
+        SELECT k.room_id AS k_room, k.sender_id AS k_sender,
+          EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = k.room_id AND rm.user_id = k.sender_id) AS is_member,
+          m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.created_at, m.edited_at, m.deleted_at
+        FROM unnest(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[], ${batch.map((m) => m.clientMsgId)}::text[])
           AS k(room_id, sender_id, client_msg_id)
-          ON m.room_id = k.room_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`.execute(tx)
+        LEFT JOIN messages m ON m.room_id = k.room_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`.execute(tx)
+      const senders = new Set(checked.filter((row) => row.is_member).map((row) => `${row.k_room}\n${row.k_sender}`))
+      const existing = checked.filter((row) => row.seq !== null)
       const known = new Map<string, EnvelopeRow>(existing.map((row) => [dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row]))
 
       const fresh: Array<{ index: number; seq: number }> = []
@@ -83,7 +91,7 @@ export class MessageStore {
         const key = dedupeKey(m)
         if (known.has(key) || claimed.has(key)) return { kind: 'duplicate' as const, key }
         const seq = lastSeq.get(m.roomId)
-        if (seq === undefined) return { kind: 'room_gone' as const }
+        if (seq === undefined || !senders.has(`${m.roomId}\n${m.senderId}`)) return { kind: 'room_gone' as const }
         lastSeq.set(m.roomId, seq + 1)
         claimed.add(key)
         fresh.push({ index, seq: seq + 1 })

@@ -2,7 +2,7 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import type { Database } from '../db/schema.ts'
 import { ChatError } from '../errors.ts'
 import type { MessageEnvelope } from '../protocol.ts'
-import { queryGrams, wordsOf } from '../search/grams.ts'
+import { queryGrams, rawWordsOf } from '../search/grams.ts'
 import { ENVELOPE_COLUMNS, toEnvelope } from './message-store.ts'
 
 /** One page of matches, newest first; pass `nextCursor` back for the next page (null: this was the last). */
@@ -68,7 +68,7 @@ export class SearchStore {
 
   async #search(scope: Scope, request: SearchRequest): Promise<SearchPage> {
     const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor)
-    const words = [...new Set(wordsOf(request.text))]
+    const words = [...new Set(rawWordsOf(request.text))]
     let select = this.#db.selectFrom('messages')
       .select(ENVELOPE_COLUMNS)
       // The exact time as text: a JS Date would cut it to milliseconds and pages would repeat or skip rows.
@@ -76,7 +76,7 @@ export class SearchStore {
       .where(scope)
       .where('deleted_at', 'is', null)
       .where(sql<SqlBool>`search_grams @> ${queryGrams(request.text)}::text[]`)
-      .where((eb) => eb.and(words.map((word) => sql<SqlBool>`strpos(lower(normalize(body, NFKC)), lower(normalize(${word}, NFKC))) > 0`)))
+      .where((eb) => eb.and(words.map((word) => sql<SqlBool>`strpos(translate(lower(normalize(body, NFKC)), 'ς', 'σ'), translate(lower(normalize(${word}, NFKC)), 'ς', 'σ')) > 0`)))
     if (after) select = select.where(sql<SqlBool>`(created_at, room_id, seq) < (${after.at}::timestamptz, ${after.roomId}, ${after.id})`)
     const rows = await select.orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc').limit(request.limit + 1).execute()
     const page = rows.slice(0, request.limit)

@@ -83,6 +83,9 @@ t.test('message search', async (t) => {
     t.same(bodies(await search(alice, room, { q: 'plot' })), [], '"plot": pl, lo and ot all appear, apart')
     t.same(bodies(await search(alice, room, { q: 'full width' })), ['ＦＵＬＬ ｗｉｄｔｈ release notes'], 'a full-width body folds')
     t.same(bodies(await search(alice, room, { q: 'ＲＥＬＥＡＳＥ' })), ['ＦＵＬＬ ｗｉｄｔｈ release notes'], 'a full-width query folds')
+    await post(bob, room, 'ΟΔΟΣ ΑΘΗΝΑΣ')
+    for (const q of ['ΟΔΟΣ', 'οδος', 'οδοσ', 'Αθηνας'])
+      t.same(bodies(await search(alice, room, { q })), ['ΟΔΟΣ ΑΘΗΝΑΣ'], `Greek ${q}: a final sigma matches in any case`)
     const [first] = (await search(alice, room, { q: 'noon' })).body.messages
     t.same(Object.keys(first).sort(), ['body', 'clientMsgId', 'createdAt', 'id', 'roomId', 'senderId'], 'a plain message envelope, no index columns')
   })

@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import t from 'tap'
 import { collect, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
@@ -77,4 +78,22 @@ t.test('presence, per-user connection limit and a SIGKILLed node, across two nod
   t.same(queued.map((m) => m.payload.clientMsgId), ['q1', 'q2', 'q3'], 'carol\'s session survived the node: queued messages delivered on node A')
   const stored = await nodeA.node.database.db.selectFrom('messages').select('client_msg_id').where('room_id', '=', roomId).execute()
   t.equal(stored.length, 3, 'each stored once')
+})
+
+t.test('a node taken for dead while alive counts its connections again', needs, async (t) => {
+  const url = redisUrl(t)
+  const prefix = redisPrefix(t, url)
+  const app = await startTestNode(t, { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, PRESENCE_NODE_TTL_MS: '900' })
+  const [alice, bob] = [await app.user('alice'), await app.user('bob')]
+  await app.http('POST', '/v1/rooms', { token: bob.token, body: { type: 'direct', userId: alice.id } })
+  await app.mqtt(alice.token)
+  const online = async () => (await app.http('GET', `/v1/users/${alice.id}/presence`, { token: bob.token })).body.presence.online
+  await eventually(online, 2000, 'alice online')
+  // As if the node had stalled past its TTL: its key is gone, so its connections stop counting.
+  const redis = new Redis(url)
+  t.teardown(() => redis.quit())
+  await redis.del(...(await redis.keys(`${prefix}presence:node:*`)))
+  t.equal(await online(), false, 'with the node key gone, alice reads offline')
+  const took = await eventually(online, 3000, 'alice counted again')
+  t.pass(`the next refresh counted alice's connection again after ${took} ms`)
 })

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
 import t, { type Test } from 'tap'
-import { collect, nextMessages, sleep, startTestNode, subackCodes, type TestNode } from '../helpers/node.ts'
+import { collect, holdRoomLock, nextMessages, sleep, startTestNode, subackCodes, type TestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 type User = { id: string; token: string }
@@ -337,4 +337,40 @@ t.test(`cluster: a membership change reaches the other node within ${CROSS_NODE_
     t.same(await subackCodes(bobOnB, [`chat/${room}/+`]), [128], 'node B refuses subscriptions to it')
     await disconnect([bobOnB, carolOnB], [nodeA, nodeB])
   })
+})
+
+t.test('a message that waited for the room while its sender was removed is refused, not stored', async (t) => {
+  const app = await startTestNode(t)
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const roomId = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'group', name: 'g', memberIds: [bob.id] } })).body.room.id
+  await app.http('POST', `/v1/rooms/${roomId}/messages`, { token: bob.token, body: { id: 'warm', body: 'loads the cache' } })
+  const lock = await holdRoomLock(app, roomId)
+  const removal = app.http('DELETE', `/v1/rooms/${roomId}/members/${bob.id}`, { token: alice.token })
+  await sleep(200)
+  const late = app.http('POST', `/v1/rooms/${roomId}/messages`, { token: bob.token, body: { id: 'late', body: 'sent as he was removed' } })
+  await sleep(200)
+  await lock.release()
+  t.equal((await removal).status, 204, 'removed')
+  const answer = await late
+  t.same([answer.status, answer.body.error?.code], [404, 'room_not_found'], 'the waiting message is refused')
+  const stored = await app.node.database.db.selectFrom('messages').select('client_msg_id').where('room_id', '=', roomId).execute()
+  t.same(stored.map((r) => r.client_msg_id), ['warm'], 'and not stored')
+})
+
+t.test('members of a new room are told on user/<id>/rooms, the creator is not', async (t) => {
+  const app = await startTestNode(t)
+  const [alice, bob, carol] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol')])
+  const bobClient = await app.mqtt(bob.token)
+  const aliceClient = await app.mqtt(alice.token)
+  await bobClient.subscribeAsync(`user/${bob.id}/rooms`, { qos: 1 })
+  await aliceClient.subscribeAsync(`user/${alice.id}/rooms`, { qos: 1 })
+  const aliceHears = collect(aliceClient)
+  const joined = nextMessages(bobClient, 2)
+  const direct = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+  const group = (await app.http('POST', '/v1/rooms', { token: carol.token, body: { type: 'group', name: 'g', memberIds: [bob.id] } })).body.room.id
+  const events = (await joined).map((e) => e.payload)
+  t.match(events, [{ type: 'room_joined', room: { id: direct, type: 'direct' }, byUserId: alice.id }, { type: 'room_joined', room: { id: group, name: 'g' }, byUserId: carol.id }])
+  t.equal((await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).status, 200, 'opening it again')
+  await sleep(200)
+  t.same(aliceHears, [], 'the creator gets no event')
 })

@@ -54,3 +54,20 @@ t.test('membership changes reach the cache at once, also while it reloads', asyn
   cache.apply({ roomId: room, added: [], removed: [], deleted: true })
   t.equal(cache.knownNonMember(room, alice.id), true, 'a deleted room has no members')
 })
+
+t.test('a removal is remembered for a room the cache does not hold', async (t) => {
+  const app = await startTestNode(t)
+  const db = app.node.database.db
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const room = async () => (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'group', name: 'g', memberIds: [bob.id] } })).body.room.id as string
+  const [first, second] = [await room(), await room()]
+  const cache = new MembershipCache(new RoomStore(db), { maxRooms: 1, ttlMs: 60_000 })
+  await cache.members(first)
+  await cache.members(second)
+  cache.apply({ roomId: first, added: [], removed: [bob.id], deleted: false })
+  t.equal(cache.knownNonMember(first, bob.id), true, 'the evicted room refuses the removed member at once')
+  t.equal(cache.knownNonMember(first, alice.id), false, 'and no one else')
+  cache.apply({ roomId: first, added: [bob.id], removed: [], deleted: false })
+  await cache.members(second)
+  t.equal(cache.knownNonMember(first, bob.id), false, 'until he is added again')
+})
