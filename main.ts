@@ -19,7 +19,15 @@ try {
     if (stopping) return
     stopping = true
     log.info({ signal }, 'shutting down')
-    node.close().then(() => process.exit(0), (err: unknown) => {
+    // A drain that cannot finish (a database that stopped answering) must not keep the process up for ever.
+    setTimeout(() => {
+      log.error({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown took longer than SHUTDOWN_TIMEOUT_MS; exiting')
+      process.exit(1)
+    }, config.SHUTDOWN_TIMEOUT_MS).unref()
+    node.close().then(() => {
+      log.info({ signal }, 'stopped')
+      process.exit(0)
+    }, (err: unknown) => {
       log.error({ err }, 'shutdown failed')
       process.exit(1)
     })

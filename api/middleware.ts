@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto'
 import type { Next } from 'koa'
+import { isDatabaseUnavailable } from '../shared/db/unavailable.ts'
 import { ChatError, errorBody } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
+import type { Metrics } from '../shared/metrics.ts'
 import type { Services } from '../shared/services.ts'
 import type { ApiContext } from './context.ts'
 
+const PROBES = new Set(['/healthz', '/readyz'])
+
 /**
- * Outermost middleware: one JSON log line per request (method, route path,
- * status, duration; never headers or bodies, which hold tokens and
- * passwords), and every error turned into the catalogue's JSON shape.
+ * Outermost middleware: one JSON log line per request (method, path, route
+ * template, status, duration; never headers or bodies, which hold tokens and
+ * passwords), its duration in `metrics` by route template (never the raw
+ * path, whose ids would make a series per room), and every error turned
+ * into the catalogue's JSON shape.
  */
-export function handleErrorsAndLog(log: Logger) {
+export function handleErrorsAndLog(log: Logger, metrics?: Metrics) {
   return async function errorsAndLog(ctx: ApiContext, next: Next): Promise<void> {
     const started = performance.now()
     ctx.state.requestId = randomUUID()
@@ -23,10 +29,16 @@ export function handleErrorsAndLog(log: Logger) {
       if (chatError.code === 'internal') log.error({ err, requestId: ctx.state.requestId }, 'request failed')
       ctx.status = chatError.status
       ctx.body = errorBody(chatError)
+      metrics?.refusals.inc({ transport: 'http', code: chatError.code })
       const retryAfterMs = (chatError.details as { retryAfterMs?: number } | undefined)?.retryAfterMs
       if (retryAfterMs) ctx.set('retry-after', String(Math.ceil(retryAfterMs / 1000)))
     }
-    log.info({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round(performance.now() - started), userId: ctx.state.userId }, 'http request')
+    const ms = performance.now() - started
+    const route = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute?.toString() ?? 'unmatched'
+    metrics?.httpDuration.observe({ method: ctx.method, route, status: ctx.status }, ms / 1000)
+    // Probes arrive every few seconds from every balancer: logged only at debug unless they fail.
+    const level = PROBES.has(route) && ctx.status < 500 ? 'debug' : 'info'
+    log[level]({ requestId: ctx.state.requestId, method: ctx.method, path: ctx.path, route, status: ctx.status, ms: Math.round(ms), userId: ctx.state.userId }, 'http request')
   }
 }
 
@@ -36,6 +48,7 @@ function toChatError(err: unknown): ChatError {
   if (status === 413) return new ChatError('payload_too_large', 'The request body is too large.')
   if (status === 405 || status === 501) return new ChatError('method_not_allowed')
   if (status === 400 || status === 415) return new ChatError('bad_request', 'The request body is not valid JSON.')
+  if (isDatabaseUnavailable(err)) return new ChatError('server_busy', 'The database is unavailable; retry later.')
   return new ChatError('internal')
 }
 

@@ -54,3 +54,13 @@ export const SyncBody = z.object({
   rooms: z.record(id, z.number().int().min(0)).default({}),
   limit: z.number().int().positive().optional(),
 }).strict()
+
+/** A user id in the path. */
+export const UserParam = z.object({ userId: id })
+
+/** `GET /v1/messages/search` and `GET /v1/rooms/:roomId/messages/search`; the query's own rules (length, at least one word) are the search service's. */
+export const SearchQuery = z.object({
+  q: z.string({ error: 'required' }),
+  limit: z.coerce.number().int().positive().optional(),
+  cursor: z.string().min(1).max(500).optional(),
+})

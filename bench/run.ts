@@ -1,7 +1,9 @@
 /**
- * `npm run bench`: runs the scenarios of issue 9 that are built (1: throughput,
- * 6: bytes on the wire, 3: fan-out) against mqchat, vanilla Aedes and
- * Mosquitto in one run, prints a table and writes bench/results/<timestamp>.json.
+ * `npm run bench`: runs the scenarios of issue 9 (1: throughput, 6: bytes on
+ * the wire, 3: fan-out, here; 2: chat latency, 4: connections, 5: history and
+ * the Postgres ceiling in modules of their own) against mqchat, vanilla Aedes
+ * and Mosquitto in one run, prints a table and writes
+ * bench/results/<timestamp>.json.
  * Settings: see bench/README.md (BENCH_* environment variables).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
@@ -10,6 +12,11 @@ import { cpus, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { CONFIG_SPEC } from '../shared/config.ts'
+import { killChildren } from './child.ts'
+import { connectionsScenario } from './connections.ts'
+import { historyScenario } from './history.ts'
+import { latencyScenario } from './latency.ts'
+import { ceilingScenario } from './pg-ceiling.ts'
 import { median, type LoadConfig, type LoadMessage, type LoadResult, type ScenarioName } from './common.ts'
 import { cpuMsOf, PostgresBackendCpu, rssOf } from './proc.ts'
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile-summary.ts'
@@ -30,7 +37,7 @@ function intEnv(name: string, fallback: number, min = 1): number {
 
 const settings = {
   runs: intEnv('BENCH_RUNS', 3),
-  scenarios: (process.env['BENCH_SCENARIOS'] || '1,6,3').split(',').map((s) => s.trim()).filter(Boolean),
+  scenarios: (process.env['BENCH_SCENARIOS'] || '1,6,3,2,4,5,pg').split(',').map((s) => s.trim()).filter(Boolean),
   targets: (process.env['BENCH_TARGETS'] || 'mqchat,aedes,mosquitto').split(',').map((s) => s.trim()).filter(Boolean) as TargetName[],
   messages: intEnv('BENCH_MESSAGES', 50_000),
   window: intEnv('BENCH_WINDOW', 500),
@@ -44,6 +51,25 @@ const settings = {
   databaseUrl: process.env['BENCH_DATABASE_URL'] || 'postgres://root@127.0.0.1:5432/test',
   mosquittoUrl: process.env['BENCH_MOSQUITTO_URL'] || 'mqtt://127.0.0.1:1883',
   cpuProfile: process.env['BENCH_CPU_PROF'] === '1',
+  tls: process.env['BENCH_TLS'] !== '0',
+  latency: {
+    runs: 0, clients: intEnv('BENCH_LATENCY_CLIENTS', 1000, 2), rate: intEnv('BENCH_LATENCY_RATE', 2000),
+    durationS: intEnv('BENCH_LATENCY_SECONDS', 20), procs: intEnv('BENCH_LATENCY_PROCS', 2), drainS: intEnv('BENCH_LATENCY_DRAIN_S', 5),
+  },
+  connections: {
+    runs: 0, count: intEnv('BENCH_CONN_COUNT', 10_000), inflight: intEnv('BENCH_CONN_INFLIGHT', 100), procs: intEnv('BENCH_CONN_PROCS', 2),
+    users: intEnv('BENCH_CONN_USERS', 10), settleMs: intEnv('BENCH_CONN_SETTLE_MS', 2000),
+  },
+  history: {
+    runs: 0, messages: intEnv('BENCH_HISTORY_MESSAGES', 1_000_000), rooms: intEnv('BENCH_HISTORY_ROOMS', 1000),
+    requests: intEnv('BENCH_HISTORY_REQUESTS', 300), seriesS: intEnv('BENCH_HISTORY_SERIES_S', 60), concurrency: intEnv('BENCH_HISTORY_CONCURRENCY', 4),
+  },
+  ceiling: { runs: 0, rows: intEnv('BENCH_CEILING_ROWS', 100_000), batch: intEnv('BENCH_CEILING_BATCH', 256), connections: intEnv('BENCH_CEILING_CONNECTIONS', 2) },
+}
+settings.latency.runs = settings.connections.runs = settings.history.runs = settings.ceiling.runs = settings.runs
+if (settings.latency.clients % 2 !== 0) {
+  process.stderr.write(`bench: BENCH_LATENCY_CLIENTS must be even: two-person rooms (got ${settings.latency.clients})\n`)
+  process.exit(2)
 }
 if (settings.windowMode !== 'delivery' && settings.windowMode !== 'puback') {
   process.stderr.write(`bench: BENCH_WINDOW_MODE is delivery or puback (got ${settings.windowMode})\n`)
@@ -56,8 +82,8 @@ for (const t of settings.targets) {
   }
 }
 for (const s of settings.scenarios) {
-  if (!['1', '3', '6'].includes(s)) {
-    process.stderr.write(`bench: scenario ${s} is not built (BENCH_SCENARIOS takes 1, 3 and 6; 2, 4 and 5 are to come)\n`)
+  if (!['1', '2', '3', '4', '5', '6', 'pg'].includes(s)) {
+    process.stderr.write(`bench: unknown scenario ${s} (BENCH_SCENARIOS takes 1, 2, 3, 4, 5, 6 and pg, the Postgres ceiling)\n`)
     process.exit(2)
   }
 }
@@ -376,6 +402,7 @@ const targets: Target[] = []
 let stopping = false
 async function stopAll(): Promise<void> {
   for (const child of children) child.kill('SIGKILL')
+  killChildren()
   await Promise.all(targets.map((t) => t.stop().catch((err: unknown) => log(`bench: stopping ${t.name}: ${String(err)}`))))
   targets.length = 0
 }
@@ -403,7 +430,7 @@ async function main(): Promise<void> {
   for (const name of settings.targets) {
     if (name === 'mqchat') {
       const flags = settings.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
-      targets.push(await startMqchat({ databaseUrl: settings.databaseUrl, extraEnv: mqchatEnv, nodeFlags: flags, log }))
+      targets.push(await startMqchat({ databaseUrl: settings.databaseUrl, extraEnv: mqchatEnv, nodeFlags: flags, log, tls: settings.tls && settings.scenarios.includes('2') }))
     } else if (name === 'aedes') {
       targets.push(await startAedes())
     } else {
@@ -422,7 +449,15 @@ async function main(): Promise<void> {
 
   const report: Record<string, unknown> = {}
   const printed: string[] = []
+  let otherBad = false
   for (const key of settings.scenarios) {
+    const other = await otherScenario(key, report)
+    if (other) {
+      printed.push(other.text)
+      report[key] = other.report
+      otherBad ||= other.bad
+      continue
+    }
     const spec = SCENARIOS[key]!
     log(`\n${spec.title}`)
     const records: RunRecord[] = []
@@ -472,8 +507,18 @@ async function main(): Promise<void> {
   const file = join(resultsDir, `${stamp}.json`)
   writeFileSync(file, JSON.stringify({ startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), machine, git, settings, mqchatEnv, notes, scenarios: report, profile }, null, 2) + '\n')
   process.stdout.write(`\nresults: ${file}\n`)
-  const bad = Object.values(report).some((s) => Object.values((s as { summaries: Record<string, TargetSummary> }).summaries).some((t) => t.lossMax > 0 || t.errors.length > 0))
-  if (bad) process.exitCode = 1
+  const bad = Object.entries(report).filter(([key]) => key in SCENARIOS).map(([, s]) => s).some((s) => Object.values((s as { summaries: Record<string, TargetSummary> }).summaries).some((t) => t.lossMax > 0 || t.errors.length > 0))
+  if (bad || otherBad) process.exitCode = 1
+}
+
+/** Scenarios 2, 4, 5 and the ceiling (modules of their own), or null for 1, 3 and 6. */
+async function otherScenario(key: string, report: Record<string, unknown>): Promise<{ text: string; report: unknown; bad: boolean } | null> {
+  if (key === '2') return latencyScenario(targets, settings.latency, log)
+  if (key === '4') return connectionsScenario(targets, settings.connections, log)
+  if (key === '5') return historyScenario(targets, settings.history, log)
+  if (key !== 'pg') return null
+  const s1 = (report['1'] as { summaries?: Partial<Record<TargetName, TargetSummary>> } | undefined)?.summaries?.mqchat?.figure?.median ?? null
+  return ceilingScenario(targets, settings.ceiling, BODY_64, s1, log)
 }
 
 main().catch(async (err: unknown) => {

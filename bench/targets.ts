@@ -3,8 +3,11 @@
  * real Postgres, a fresh schema), vanilla Aedes (bench/aedes-server.ts), and
  * the Mosquitto already listening on 127.0.0.1:1883 (skipped when absent).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
@@ -32,6 +35,17 @@ export interface Target {
   pgCpu?: PostgresBackendCpu
   /** Things worth printing with the results (e.g. settings changed from the defaults). */
   notes: string[]
+  /** A name for tables when it differs from `name` (e.g. aedes without TCP_NODELAY). */
+  label?: string
+  /** mqchat: its MQTT-over-WebSocket listener (ws://127.0.0.1:<port>/mqtt). */
+  wsUrl?: string
+  /** mqchat with a self-signed certificate: its MQTT-over-TLS and secure WebSocket listeners. */
+  tlsUrl?: string
+  wssUrl?: string
+  /** The broker's V8 heap in use, bytes, when it can tell (mqchat: its metrics; aedes: asked on stdin). */
+  heapBytes?(): Promise<number | null>
+  /** mqchat: what scenarios 2, 4, 5 and the Postgres ceiling need beyond MQTT. */
+  mqchat?: MqchatHandle
   /**
    * A fresh room for one run: `pair` is a direct room (one publisher, one subscriber), `group` a group
    * room of `members` members, all subscribing, the first also publishing. Every run gets a new room so
@@ -100,19 +114,41 @@ function anonymousPrepared(kind: 'pair' | 'group', members: number): Prepared {
   }
 }
 
-export async function startAedes(): Promise<Target> {
+/** Vanilla Aedes (bench/aedes-server.ts); `noDelay: false` leaves Nagle's algorithm on its sockets. */
+export async function startAedes(opts: { noDelay?: boolean } = {}): Promise<Target> {
+  const noDelay = opts.noDelay ?? true
   const child = spawn(process.execPath, ['--import', 'tsx', 'bench/aedes-server.ts'], {
     cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_AEDES_NODELAY: noDelay ? '1' : '0' },
+    stdio: ['pipe', 'pipe', 'inherit'],
   })
+  const heapWaiters: Array<(bytes: number | null) => void> = []
+  const onOther = (line: string) => {
+    let heap: number | undefined
+    try {
+      heap = (JSON.parse(line) as { memory?: { heapUsed?: number } }).memory?.heapUsed
+    } catch {
+      heap = undefined
+    }
+    if (heap !== undefined) heapWaiters.shift()?.(heap)
+    else process.stderr.write(`aedes: ${line}\n`)
+  }
   try {
-    const port = await firstLine(child, 'aedes-server', 30_000, (line) => (JSON.parse(line) as { port?: number }).port ?? undefined, (line) => process.stderr.write(`aedes: ${line}\n`))
+    const port = await firstLine(child, 'aedes-server', 30_000, (line) => (JSON.parse(line) as { port?: number }).port ?? undefined, onOther)
     return {
       name: 'aedes',
+      label: noDelay ? 'aedes' : 'aedes-nagle',
       url: `mqtt://127.0.0.1:${port}`,
       pid: child.pid ?? null,
-      notes: [],
+      notes: noDelay ? [] : ['TCP_NODELAY off on its sockets (Nagle on)'],
+      heapBytes: () => new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(null), 5000)
+        heapWaiters.push((bytes) => {
+          clearTimeout(timer)
+          resolve(bytes)
+        })
+        child.stdin!.write('mem\n')
+      }),
       prepare: async (kind, members) => anonymousPrepared(kind, members),
       stop: () => stopChild(child, 5000),
     }
@@ -159,10 +195,27 @@ export async function useMosquitto(url: string): Promise<Target | string> {
 
 // ---------------------------------------------------------------- mqchat
 
-interface ChatUser {
+/** An mqchat user with an access token. */
+export interface ChatUser {
   id: string
   token: string
 }
+
+/** mqchat's REST API, schema and users, for the scenarios that need more than one room per run. */
+export interface MqchatHandle {
+  /** The Postgres schema mqchat runs in (dropped at the end). */
+  schema: string
+  databaseUrl: string
+  /** http://127.0.0.1:<port> */
+  apiUrl: string
+  /** One JSON request; throws on a status >= 300. */
+  http(method: string, path: string, body: unknown, token?: string): Promise<any>
+  /** `count` new users, registered and logged in over REST. */
+  newUsers(count: number): Promise<ChatUser[]>
+}
+
+/** Lowered for setup speed: only register and login hash passwords, and no measured phase does either. */
+export const BENCH_SCRYPT_COST = '1024'
 
 export interface MqchatOptions {
   databaseUrl: string
@@ -170,7 +223,23 @@ export interface MqchatOptions {
   extraEnv: Record<string, string>
   /** Node flags for the mqchat process (e.g. --cpu-prof). */
   nodeFlags: string[]
+  /** Serve the TLS listeners too, with a self-signed certificate made by openssl (scenario 2 measures them). */
+  tls?: boolean
   log(line: string): void
+}
+
+/** A directory with cert.pem and key.pem (P-256, CN and SAN 127.0.0.1, one day), or null when openssl fails. */
+function selfSignedCertificate(log: (line: string) => void): string | null {
+  const dir = mkdtempSync(join(tmpdir(), 'mqchat-bench-tls-'))
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore', timeout: 10_000 })
+    return dir
+  } catch (err) {
+    log(`bench: no TLS listeners for mqchat (openssl: ${err instanceof Error ? err.message : String(err)})`)
+    rmSync(dir, { recursive: true, force: true })
+    return null
+  }
 }
 
 export async function startMqchat(opts: MqchatOptions): Promise<Target> {
@@ -192,7 +261,16 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
     CONNECTIONS_PER_IP_PER_SECOND: '1000000',
     // Scenario 4 connects thousands of clients as few users.
     CONNECTIONS_PER_USER: '1000000',
+    // Scenario 2 needs 1,000 users: at the default cost (32768) registering takes minutes.
+    PASSWORD_SCRYPT_COST: BENCH_SCRYPT_COST,
+    // For the heap figure of scenario 4 (its own listener on 127.0.0.1, nothing else changes).
+    METRICS_PORT: '0',
     ...opts.extraEnv,
+  }
+  const certDir = opts.tls ? selfSignedCertificate(opts.log) : null
+  if (certDir) Object.assign(env, { TLS_CERT_FILE: join(certDir, 'cert.pem'), TLS_KEY_FILE: join(certDir, 'key.pem'), MQTTS_PORT: '0', WSS_PORT: '0' })
+  const removeCert = () => {
+    if (certDir) rmSync(certDir, { recursive: true, force: true })
   }
   const child = spawn(process.execPath, [...opts.nodeFlags, '--import', 'tsx', 'main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const problems: string[] = []
@@ -220,12 +298,14 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
       await client.end().catch(() => {})
     }
   }
-  let ports: { mqtt: number; http: number }
+  type Ports = { mqtt: number; http: number; ws?: number; mqtts?: number | null; wss?: number | null; metrics?: number | null }
+  let ports: Ports
   try {
-    ports = await firstLine(child, 'mqchat', 60_000, (line) => (JSON.parse(line) as { ports?: { mqtt: number; http: number } }).ports, onOther)
+    ports = await firstLine(child, 'mqchat', 60_000, (line) => (JSON.parse(line) as { ports?: Ports }).ports, onOther)
   } catch (err) {
     await stopChild(child, 5000)
     await dropSchema()
+    removeCert()
     throw err
   }
   const api = `http://127.0.0.1:${ports.http}`
@@ -243,8 +323,8 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
     const started = performance.now()
     const users: ChatUser[] = new Array(count)
     let nextIndex = 0
-    // Four at a time: register and login each run scrypt on libuv's pool of four threads.
-    await Promise.all(Array.from({ length: Math.min(4, count) }, async () => {
+    // A few at a time: register and login each run scrypt on libuv's pool of four threads.
+    await Promise.all(Array.from({ length: Math.min(8, count) }, async () => {
       while (nextIndex < count) {
         const i = nextIndex++
         const username = `${prefix}_${userCount + i}`
@@ -260,15 +340,34 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
   }
   const groups = new Map<number, ChatUser[]>()
   const creds = (u: ChatUser): Creds => ({ username: u.id, password: u.token })
+  const metricsUrl = ports.metrics ? `http://127.0.0.1:${ports.metrics}/metrics` : null
+  const cost = env['PASSWORD_SCRYPT_COST']
   return {
     name: 'mqchat',
     url: `mqtt://127.0.0.1:${ports.mqtt}`,
+    wsUrl: ports.ws ? `ws://127.0.0.1:${ports.ws}${env['WS_PATH'] ?? '/mqtt'}` : undefined,
+    tlsUrl: ports.mqtts ? `mqtts://127.0.0.1:${ports.mqtts}` : undefined,
+    wssUrl: ports.wss ? `wss://127.0.0.1:${ports.wss}${env['WS_PATH'] ?? '/mqtt'}` : undefined,
     pid: child.pid ?? null,
     pgCpu: child.pid ? new PostgresBackendCpu(opts.databaseUrl, child.pid) : undefined,
     notes: [
       `schema ${schema} at ${opts.databaseUrl.replace(/\/\/[^@]*@/, '//')}`,
+      ...(cost === BENCH_SCRYPT_COST ? [`PASSWORD_SCRYPT_COST=${cost} (lowered from 32768 so that users are made quickly: only register and login hash passwords, no measured phase does)`] : []),
+      ...(certDir ? ['TLS listeners (MQTTS_PORT=0, WSS_PORT=0) with a self-signed certificate, for scenario 2'] : []),
+      ...(metricsUrl ? ['METRICS_PORT=0: a metrics listener of its own on 127.0.0.1, read for the heap figure of scenario 4'] : []),
       ...Object.entries(opts.extraEnv).map(([k, v]) => `${k}=${v} (not the default)`),
     ],
+    heapBytes: async () => {
+      if (!metricsUrl) return null
+      try {
+        const text = await (await fetch(metricsUrl, { signal: AbortSignal.timeout(5000) })).text()
+        const m = /^nodejs_heap_size_used_bytes(?:\{[^}]*\})? (\S+)$/m.exec(text)
+        return m ? Number(m[1]) : null
+      } catch {
+        return null
+      }
+    },
+    mqchat: { schema, databaseUrl: opts.databaseUrl, apiUrl: api, http, newUsers },
     async prepare(kind, members) {
       if (kind === 'pair') {
         // A direct room is unique per pair of users: a new pair per run.
@@ -289,6 +388,7 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
     async stop() {
       await stopChild(child, 30_000)
       await dropSchema()
+      removeCert()
       if (problems.length > 0) process.stderr.write(`bench: mqchat logged ${problems.length} warnings or errors\n`)
     },
   }

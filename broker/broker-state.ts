@@ -6,6 +6,7 @@ import mqemitterRedis from 'mqemitter-redis'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import aedesPersistence from 'aedes-persistence'
 import type { Logger } from '../shared/logger.ts'
+import { boundOutgoingQueues, countMemoryQueues, redisQueueLengths, type OutgoingQueues } from './bounded-queues.ts'
 import { storeGrantedOnly } from './granted-subscriptions.ts'
 import { DISCARD_TOPIC } from './hooks/authorize-publish.ts'
 
@@ -16,10 +17,19 @@ export interface BrokerState {
   /** Aedes's `persistence` option: in memory, or in Redis. */
   persistence: unknown
   close(): Promise<void>
+  /**
+   * When Redis cannot be reached, drops the Redis connections and stops
+   * their retries, and answers true. mqemitter-redis closes by QUIT and waits
+   * for each connection's `end`, which a connection retrying an unreachable
+   * Redis never emits (ioredis 6), so its close, and Aedes's with it, would
+   * never finish. While Redis is reachable it does nothing: a slow close is
+   * still finishing its work.
+   */
+  dropIfUnreachable(): boolean
 }
 
 /** Aedes's own in-memory persistence (its default), made here so it can be wrapped. */
-const memoryPersistence = aedesPersistence as unknown as () => { addSubscriptions(client: Client, subs: Array<{ topic: string }>): Promise<unknown> }
+const memoryPersistence = aedesPersistence as unknown as () => OutgoingQueues & { addSubscriptions(client: Client, subs: Array<{ topic: string }>): Promise<unknown> }
 
 /**
  * aedes-persistence-redis 12 for Aedes 1.2. Aedes pipes the retained-message
@@ -53,19 +63,29 @@ function withoutDiscarded<T extends BrokerState['mq']>(mq: T): T {
  * by every node: mqemitter-redis routes publishes between nodes over pub/sub
  * and aedes-persistence-redis keeps sessions under `keyPrefix`, so a client
  * may reconnect to any node. Nodes that share `keyPrefix` form one cluster.
+ * The persistent sessions of offline users queue at most `queues.max` messages each.
  */
-export function createBrokerState(redis: { url: string; keyPrefix: string } | undefined, log: Logger): BrokerState {
-  if (!redis) return { mq: withoutDiscarded(mqemitter()), persistence: storeGrantedOnly(memoryPersistence()), close: async () => {} }
+export function createBrokerState(redis: { url: string; keyPrefix: string } | undefined, log: Logger, queues: { max: number; isOnline(userId: string): Promise<boolean> }): BrokerState {
+  if (!redis) {
+    const memory = storeGrantedOnly(memoryPersistence())
+    return { mq: withoutDiscarded(mqemitter()), persistence: boundOutgoingQueues(memory, queues.max, countMemoryQueues(memory), queues.isOnline, log), close: async () => {}, dropIfUnreachable: () => false }
+  }
   const connections = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url, { keyPrefix: redis.keyPrefix })]
   for (const connection of connections) connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
   const [subConn, pubConn, sessions] = connections as [Redis, Redis, Redis]
   const mq = mqemitterRedis({ subConn, pubConn })
   mq.state.on('error', (err: Error) => log.warn({ err: err.message }, 'redis message routing error'))
-  const persistence = storeGrantedOnly(new ChatRedisPersistence({ conn: sessions }))
+  const redisPersistence = storeGrantedOnly(new ChatRedisPersistence({ conn: sessions }))
+  const persistence = boundOutgoingQueues(redisPersistence as typeof redisPersistence & OutgoingQueues, queues.max, redisQueueLengths(sessions), queues.isOnline, log)
   return {
     mq: withoutDiscarded(mq),
     persistence,
     // Aedes closes `mq`, and with it both pub/sub connections; the sessions connection is ours.
     close: () => persistence.destroy(),
+    dropIfUnreachable: () => {
+      if (connections.every((connection) => connection.status === 'ready' || connection.status === 'end')) return false
+      connections.forEach((connection) => connection.disconnect())
+      return true
+    },
   }
 }

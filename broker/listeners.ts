@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net'
-import { createServer as createTlsServer } from 'node:tls'
+import { createServer as createTlsServer, Server as TlsServer } from 'node:tls'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type { Aedes } from 'aedes'
@@ -30,6 +30,8 @@ export interface ListenerOptions {
   maxPacketBytes: number
   /** New connections a second allowed from one IP address. */
   connectionsPerIpPerSecond: number
+  /** Time allowed for a TLS handshake, and for a WebSocket's HTTP upgrade, before MQTT's own CONNECT time starts. */
+  connectTimeoutMs: number
   /** Certificate and key (PEM files) for MQTT over TLS on `mqttsPort` and WebSocket over TLS on `wssPort`. */
   tls?: { certFile: string; keyFile: string; mqttsPort: number; wssPort: number } | undefined
 }
@@ -42,6 +44,9 @@ const closed = (server: TcpServer | HttpServer) => new Promise<void>((resolve) =
  * gets TCP_NODELAY (MQTT's small packets must not wait on Nagle), passes the
  * per-IP connection gate, and goes through the packet-size guard; WebSocket
  * frames are capped at the same size (plus the largest fixed header) by `ws`.
+ * Before Aedes starts its CONNECT timer, a TLS handshake and a WebSocket
+ * upgrade each get `connectTimeoutMs` too, so no listener holds a silent
+ * socket for longer.
  */
 export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, log: Logger): Promise<MqttListeners> {
   const gate = new ConnectionGate(opts.connectionsPerIpPerSecond)
@@ -68,13 +73,16 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
   const sockets: WebSocketServer[] = [ws.wss]
   if (opts.tls) {
     const credentials = { cert: readFileSync(opts.tls.certFile), key: readFileSync(opts.tls.keyFile) }
-    const tls = createTlsServer(credentials, (socket) => handle(socket))
+    const tls = createTlsServer({ ...credentials, handshakeTimeout: opts.connectTimeoutMs }, (socket) => handle(socket))
+    closeOnTlsError(tls, log)
     // Gate the raw socket, before the handshake's work is spent on it.
     tls.on('connection', (socket: Socket) => {
       socket.setNoDelay(true)
       admitted(socket)
     })
-    const wss = webSocketServer(opts, handle, admitted, createHttpsServer(credentials))
+    const https = createHttpsServer({ ...credentials, handshakeTimeout: opts.connectTimeoutMs })
+    closeOnTlsError(https, log)
+    const wss = webSocketServer(opts, handle, admitted, https)
     servers.push(tls, wss.server)
     sockets.push(wss.wss)
     ports.mqttsPort = await listen(tls, opts.tls.mqttsPort, opts.host, 'MQTTS_PORT')
@@ -91,12 +99,30 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
   }
 }
 
+/**
+ * A failed or timed-out handshake is reported on the server, not the
+ * socket, and Node leaves the socket open once anyone listens for it.
+ */
+function closeOnTlsError(server: TlsServer, log: Logger): void {
+  server.on('tlsClientError', (err: Error & { code?: string }, socket: Duplex) => {
+    log.debug({ code: err.code, err: err.message }, 'tls handshake failed')
+    socket.destroy()
+  })
+}
+
 /** MQTT over WebSocket on an HTTP(S) server; plain HTTP requests get 426. */
 function webSocketServer(opts: ListenerOptions, handle: (stream: Duplex, req: IncomingMessage) => void, admitted: (socket: Socket) => boolean, server: HttpServer) {
   server.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'))
   server.on('connection', (socket: Socket) => {
     socket.setNoDelay(true)
     admitted(socket)
+  })
+  // From the HTTP request's first byte (after the handshake, with TLS) to the upgrade; then Aedes's CONNECT timer runs.
+  const upgradeDeadlines = new WeakMap<Duplex, NodeJS.Timeout>()
+  server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Duplex) => {
+    const timer = setTimeout(() => socket.destroy(), opts.connectTimeoutMs)
+    upgradeDeadlines.set(socket, timer)
+    socket.once('close', () => clearTimeout(timer))
   })
   const wss = new WebSocketServer({
     server,
@@ -105,6 +131,7 @@ function webSocketServer(opts: ListenerOptions, handle: (stream: Duplex, req: In
     handleProtocols: (protocols) => (protocols.has('mqtt') ? 'mqtt' : protocols.has('mqttv3.1') ? 'mqttv3.1' : false),
   })
   wss.on('connection', (socket, req) => {
+    clearTimeout(upgradeDeadlines.get(req.socket))
     const stream = createWebSocketStream(socket)
     stream.on('error', () => socket.terminate())
     handle(stream, req)

@@ -62,10 +62,13 @@ export class PacketHeaderReader {
  */
 export class GuardedConnection extends Duplex {
   readonly #socket: Duplex
+  /** The peer's address, as the wrapped socket has it (TCP and TLS; undefined for a WebSocket stream). */
+  readonly remoteAddress: string | undefined
 
   constructor(socket: Duplex, maxBytes: number) {
     super({ allowHalfOpen: false })
     this.#socket = socket
+    this.remoteAddress = (socket as { remoteAddress?: string }).remoteAddress
     const header = new PacketHeaderReader(maxBytes)
     socket.on('data', (chunk: Buffer) => {
       const tooLarge = header.check(chunk)

@@ -20,6 +20,8 @@ export const CLUSTER_TOPIC = '$mqchat/cluster'
  */
 export function brokerRealtime(aedes: Aedes, log: Logger): Realtime & { onClusterNote(handler: (note: ClusterNote) => void): Promise<void> } {
   const publish = (topic: string, payload: Buffer, qos: 0 | 1) => {
+    // While the node shuts down, presence still announces the clients it closes; nobody is left to hear it.
+    if (aedes.closed) return
     aedes.publish({ cmd: 'publish', topic, payload, qos, retain: false, dup: false }, (err?: Error) => {
       if (err) log.error({ err, topic }, 'broker publish failed')
     })

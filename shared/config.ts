@@ -20,11 +20,17 @@ export const CONFIG_SPEC = {
   CONNECTIONS_PER_IP_PER_SECOND: { schema: positiveInt.default(20), doc: 'New MQTT connections a second one IP address may open on a node (a burst of as many); beyond it the socket is closed before it is read.' },
   CONNECTIONS_PER_USER: { schema: positiveInt.default(3), doc: 'Live MQTT connections one user may hold (across the cluster); a further connection is accepted and the user\'s oldest is closed.' },
   PRESENCE_NODE_TTL_MS: { schema: positiveInt.min(300).default(10000), doc: 'With `REDIS_URL`: a node that stops refreshing its presence key for this long counts as dead; its users\' connections stop counting and those left with none are announced offline.' },
-  MQTT_CONNECT_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'Time a client has from opening the connection to completing CONNECT; then it is closed.' },
+  MQTT_CONNECT_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'Time a client has to complete CONNECT, and before that its TLS handshake or WebSocket upgrade (each); then it is closed.' },
   MQTT_DRAIN_TIMEOUT_MS: { schema: positiveInt.default(30000), doc: 'A client that stops reading is disconnected once its socket buffer has not drained for this long, so it cannot stall delivery to others or hold memory.' },
   MQTT_MAX_SUBSCRIPTIONS: { schema: positiveInt.default(500), doc: 'Subscriptions one MQTT connection may hold; beyond it SUBSCRIBE is refused (0x80) and reported.' },
+  MQTT_OFFLINE_QUEUE_MAX: { schema: positiveInt.default(1000), doc: 'Messages one persistent (`clean: false`) session may have queued; newer ones are left to catch-up (`POST /v1/sync`).' },
   WS_PATH: { schema: z.string().startsWith('/').default('/mqtt'), doc: 'HTTP path of the MQTT WebSocket endpoint.' },
   HTTP_PORT: { schema: port.default(3000), doc: 'REST API port; 0 picks a free port.' },
+  METRICS_PORT: { schema: port.optional(), doc: 'Port of a listener of its own serving only `GET /metrics` (Prometheus text) on `METRICS_HOST`; 0 picks a free port. Unset: no such listener (see `METRICS_TOKEN`).' },
+  METRICS_HOST: { schema: z.string().min(1).default('127.0.0.1'), doc: 'Address the `METRICS_PORT` listener binds to; the default keeps it off the network.' },
+  METRICS_TOKEN: { schema: z.string().min(16).optional(), doc: 'Set: `GET /metrics` requires `Authorization: Bearer <METRICS_TOKEN>`, and is served on `HTTP_PORT` too when `METRICS_PORT` is unset. Neither set: no metrics are served.' },
+  READYZ_TIMEOUT_MS: { schema: positiveInt.default(2000), doc: 'Longest `GET /readyz` waits for each of Postgres and Redis before it reports that one unreachable.' },
+  SHUTDOWN_TIMEOUT_MS: { schema: positiveInt.default(20000), doc: 'On SIGTERM/SIGINT the node drains (stops accepting, finishes the writes in flight, closes clients); past this it exits with code 1 anyway.' },
   DATABASE_URL: { schema: z.url({ protocol: /^postgres(ql)?$/ }).optional(), doc: 'Postgres connection URL. Unset: embedded Postgres (PGlite) in DATA_DIR.' },
   DATABASE_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(), doc: 'Postgres schema to use (created if missing); unset uses the server default.' },
   DATABASE_POOL_MAX: { schema: positiveInt.default(10), doc: 'Maximum Postgres connections per node.' },
@@ -41,15 +47,25 @@ export const CONFIG_SPEC = {
   MESSAGE_MAX_BYTES: { schema: positiveInt.default(4096), doc: 'Largest message body, in UTF-8 bytes.' },
   ROOM_MAX_MEMBERS: { schema: positiveInt.default(1000), doc: 'Most members a group room may have.' },
   HTTP_BODY_MAX_BYTES: { schema: positiveInt.default(65536), doc: 'Largest JSON request body the REST API reads.' },
-  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page a list request (history, user search, message search) may ask for.' },
+  HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page a list request (history, user search, message search, the admin user list) may ask for.' },
   WRITE_BATCH_MAX: { schema: positiveInt.max(5000).default(256), doc: 'Most messages committed in one group-commit INSERT.' },
   WRITE_QUEUE_MAX: { schema: positiveInt.default(10000), doc: 'Most messages waiting for a commit; beyond it sends are refused with `server_busy`.' },
+  WRITE_CONCURRENCY: { schema: positiveInt.max(16).default(2), doc: 'Group-commit batches in flight at once, each on its own connection (must stay below `DATABASE_POOL_MAX`).' },
   MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },
   MEMBERSHIP_CACHE_TTL_MS: { schema: positiveInt.default(30000), doc: 'How long a cached member list is trusted before it is read again (changes made through mqchat reach every node at once; this bounds only changes made behind its back).' },
   MESSAGE_RATE_PER_MINUTE: { schema: positiveInt.default(60), doc: 'Messages a user may send per minute, over all their devices (and, with `REDIS_URL`, all nodes); beyond it sends are refused with `rate_limited`.' },
   MESSAGE_RATE_BURST: { schema: positiveInt.default(20), doc: 'Messages a user may send at once before `MESSAGE_RATE_PER_MINUTE` applies (the token bucket\'s size).' },
   TYPING_THROTTLE_MS: { schema: positiveInt.default(2000), doc: 'A user\'s typing signals in one room are passed on at most once per this interval; the rest are dropped.' },
   SYNC_ROOM_MAX: { schema: positiveInt.default(100), doc: 'Most messages per room one `POST /v1/sync` returns (the rest are flagged `hasMore`).' },
+  VAPID_PUBLIC_KEY: { schema: optionalText, doc: 'VAPID public key (base64url, as `web-push generate-vapid-keys` prints it) that identifies this server to push services. Set together with `VAPID_PRIVATE_KEY`; unset: a pair is generated once and kept in the database.' },
+  VAPID_PRIVATE_KEY: { schema: optionalText, doc: 'VAPID private key (base64url) matching `VAPID_PUBLIC_KEY`.' },
+  VAPID_SUBJECT: { schema: z.string().regex(/^(mailto:|https:\/\/)/, 'must be a mailto: or https: URL').default('mailto:push@mqchat.invalid'), doc: 'Contact URL (`mailto:` or `https:`) sent to push services with every push; set it to a real address in production.' },
+  PUSH_PREVIEW: { schema: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'), doc: 'Whether a push notification carries the start of the latest message (`false`: only room, sender and count).' },
+  PUSH_COLLAPSE_MS: { schema: positiveInt.default(30000), doc: 'A member gets at most one push per room per this interval; messages that arrive meanwhile are announced together, with their count, when it ends.' },
+  PUSH_MAX_ATTEMPTS: { schema: positiveInt.max(50).default(10), doc: 'Tries of one push delivery before it is kept as failed (in `push_jobs`, for inspection).' },
+  PUSH_RETRY_BASE_MS: { schema: positiveInt.default(5000), doc: 'Wait before the first retry of a failed push delivery; each further retry waits twice as long (at most an hour).' },
+  PUSH_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'A push service that stays silent this long is given up on for this try (it is retried).' },
+  PUSH_POLL_MS: { schema: positiveInt.default(1000), doc: 'How often each node looks for push work that another node queued or that came due.' },
 } as const
 
 type Spec = typeof CONFIG_SPEC
@@ -57,7 +73,7 @@ type Spec = typeof CONFIG_SPEC
 export type Config = { [K in keyof Spec]: z.output<Spec[K]['schema']> }
 
 /** Variables whose values may hold credentials: a config error names them but never prints the value. */
-const SECRET_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY'])
+const SECRET_VARIABLES = new Set(['DATABASE_URL', 'REDIS_URL', 'JWT_PRIVATE_KEY', 'METRICS_TOKEN', 'VAPID_PRIVATE_KEY'])
 
 /** Thrown by {@link loadConfig}; its message names every bad variable. */
 export class ConfigError extends Error {
@@ -79,6 +95,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if ((config['TLS_CERT_FILE'] === undefined) !== (config['TLS_KEY_FILE'] === undefined)) {
     problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither')
+  }
+  if ((config['VAPID_PUBLIC_KEY'] === undefined) !== (config['VAPID_PRIVATE_KEY'] === undefined)) {
+    problems.push('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY: set both, or neither')
+  }
+  if (Number(config['WRITE_CONCURRENCY']) >= Number(config['DATABASE_POOL_MAX'])) {
+    problems.push('WRITE_CONCURRENCY must be below DATABASE_POOL_MAX: reads need a connection while batches commit')
   }
   if (problems.length > 0) throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`)
   return config as Config

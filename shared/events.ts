@@ -39,11 +39,14 @@ export interface PresenceEvent {
  * routing, so through Redis when clustered). `membership` tells each node's
  * membership cache who joined or left a room, so a removed member stops
  * receiving it on every node at once. `evict_connections` closes connections
- * beyond a user's limit on whichever node holds them.
+ * beyond a user's limit on whichever node holds them. `user_disabled` says an
+ * admin disabled a user (each node closes the user's connections at once) or
+ * enabled them again.
  */
 export type ClusterNote =
   | { kind: 'membership'; roomId: string; added: string[]; removed: string[]; deleted: boolean }
   | { kind: 'evict_connections'; connectionIds: string[] }
+  | { kind: 'user_disabled'; userId: string; disabled: boolean }
 
 const messageNumber = z.number().int().positive()
 

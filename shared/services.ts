@@ -9,6 +9,7 @@ import type { Realtime } from './realtime.ts'
 import { loadSigningKey, type SigningKey } from './auth/signing-key.ts'
 import { TokenService } from './auth/tokens.ts'
 import { AccountService } from './chat/account-service.ts'
+import { AdminService } from './chat/admin-service.ts'
 import { MembershipCache } from './chat/membership-cache.ts'
 import { MembershipService } from './chat/membership-service.ts'
 import { MessageService } from './chat/message-service.ts'
@@ -22,6 +23,9 @@ import { RoomService } from './chat/room-service.ts'
 import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
 import { MemoryRateLimiter, RedisRateLimiter } from './limits/rate-limiter.ts'
+import { createPush } from './push/create-push.ts'
+import type { PushService } from './push/push-service.ts'
+import { AdminStore } from './stores/admin-store.ts'
 import { MembershipStore } from './stores/membership-store.ts'
 import { MessageStore } from './stores/message-store.ts'
 import { PresenceStore } from './stores/presence-store.ts'
@@ -45,7 +49,11 @@ export interface Services {
   membership: MembershipCache
   /** Renaming, members and roles, leaving and deleting group rooms. */
   membershipAdmin: MembershipService
+  /** The service's admins: users, any room, system messages, stats (`/v1/admin/...`). */
+  admin: AdminService
   writer: MessageWriter
+  /** Web Push to members with no live connection; subscriptions and notification settings. */
+  push: PushService
   /** Acts on a note from any node of the cluster (wired to the broker's cluster routing). */
   applyClusterNote(note: ClusterNote): void
 }
@@ -62,18 +70,21 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const roomStore = new RoomStore(db)
   const messageStore = new MessageStore(db)
   const membership = new MembershipCache(roomStore, { maxRooms: config.MEMBERSHIP_CACHE_ROOMS, ttlMs: config.MEMBERSHIP_CACHE_TTL_MS })
-  const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX }, log)
-  const presence = await createPresence(db, config, log, realtime, redis)
+  const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX, concurrency: config.WRITE_CONCURRENCY }, log)
+  const { presence, registry: presenceRegistry } = await createPresence(db, config, log, realtime, redis)
   const messageRate = { perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }
   const rate = redis ? new RedisRateLimiter(redis, messageRate) : new MemoryRateLimiter(messageRate)
   const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
+  const push = await createPush(db, config, log, { members: membership, messages, isOnline: (userId) => presenceRegistry.isOnline(userId) })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
   const typing = new TypingService({ members: membership, realtime, throttleMs: config.TYPING_THROTTLE_MS })
+  const membershipAdmin = new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS })
   return {
     signingKey,
     tokens,
     membership,
     writer,
+    push,
     messages,
     reads,
     typing,
@@ -82,24 +93,27 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     accounts: new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST),
     rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS, realtime),
     search: new SearchService({ store: new SearchStore(db), members: membership, pageMax: config.HISTORY_PAGE_MAX }),
-    membershipAdmin: new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS }),
+    membershipAdmin,
+    admin: new AdminService({ store: new AdminStore(db), messages, membership: membershipAdmin, presence, realtime }),
     applyClusterNote(note) {
       if (note.kind === 'membership') membership.apply(note)
       else if (note.kind === 'evict_connections') presence.evictLocal(note.connectionIds)
+      else if (note.kind === 'user_disabled') presence.setDisabled(note.userId, note.disabled)
     },
   }
 }
 
-/** Presence and per-user connection counting: in Redis for a cluster, in memory for one node. */
-async function createPresence(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<PresenceService> {
+/** Presence and per-user connection counting, in Redis for a cluster, in memory for one node; the registry also tells push who is online. */
+async function createPresence(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<{ presence: PresenceService; registry: PresenceRegistry }> {
   let registry: PresenceRegistry = new MemoryPresenceRegistry()
   if (redis) {
     const shared = new RedisPresenceRegistry(redis, { prefix: config.REDIS_KEY_PREFIX, nodeId: randomUUID(), nodeTtlMs: config.PRESENCE_NODE_TTL_MS })
     await shared.ready()
     registry = shared
   }
-  return new PresenceService({
+  const presence = new PresenceService({
     store: new PresenceStore(db), registry, realtime, log,
     options: { maxConnectionsPerUser: config.CONNECTIONS_PER_USER, sweepIntervalMs: Math.ceil(config.PRESENCE_NODE_TTL_MS / 2) },
   })
+  return { presence, registry }
 }

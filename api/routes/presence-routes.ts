@@ -1,11 +1,8 @@
 import { Router } from '@koa/router'
-import { z } from 'zod'
 import type { ApiDeps, ApiState } from '../context.ts'
 import { requireUser } from '../middleware.ts'
+import { UserParam } from '../schemas.ts'
 import { parseInput } from '../validate.ts'
-
-/** A user id in the path. */
-const UserParam = z.object({ userId: z.string().regex(/^[A-Za-z0-9_-]{12}$/, 'must be an id') })
 
 /** Whether someone is online: for the caller themself and the people they share a room with. */
 export function presenceRoutes({ services }: ApiDeps): Router<ApiState> {

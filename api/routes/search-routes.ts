@@ -1,16 +1,8 @@
 import { Router } from '@koa/router'
-import { z } from 'zod'
 import type { ApiDeps, ApiState } from '../context.ts'
 import { requireUser } from '../middleware.ts'
-import { RoomParam } from '../schemas.ts'
+import { RoomParam, SearchQuery } from '../schemas.ts'
 import { parseInput } from '../validate.ts'
-
-// The query's own rules (length, at least one word) are the search service's, shared by every adapter.
-const SearchQuery = z.object({
-  q: z.string({ error: 'required' }),
-  limit: z.coerce.number().int().positive().optional(),
-  cursor: z.string().min(1).max(500).optional(),
-})
 
 /** Message search: in one room, or across all of the caller's rooms. */
 export function searchRoutes({ services }: ApiDeps): Router<ApiState> {

@@ -27,7 +27,7 @@ export function scopedClientId(userId: string, clientId: string): string {
 
 /**
  * CONNECT: the password carries the access token; the username may be empty,
- * the user's id or the user's name (any case). A missing or invalid token
+ * the user's id or the user's name (any case), but must be present. A missing or invalid token
  * gets return code 4; a valid token of a deleted or disabled account gets 5;
  * a database that cannot answer gets 3. Aedes runs this step after it has
  * read the client id and before anything uses it, so the id is scoped here.
@@ -40,6 +40,8 @@ export function authenticateHook(deps: { tokens: TokenService; accounts: Account
   return function authenticate(client: Client, username: Readonly<string | undefined>, password: Readonly<Buffer | undefined>,
     done: (error: AuthenticateError | null, success: boolean | null) => void): void {
     if (!password || password.length === 0) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'access token required as password'), false)
+    // MQTT 3.1.1 section 3.1.2.9: a password flag without the username flag is a malformed CONNECT, which aedes does not check.
+    if (username === undefined) return done(refusal(BAD_USERNAME_OR_PASSWORD, 'password without a username'), false)
     deps.tokens.verify(password.toString('utf8'))
       .then(async (claims) => {
         if (username && username !== claims.userId && username.toLowerCase() !== claims.username.toLowerCase()) {

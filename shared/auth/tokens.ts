@@ -2,6 +2,9 @@ import { SignJWT, jwtVerify } from 'jose'
 import { ChatError } from '../errors.ts'
 import { TOKEN_ALGORITHM, type SigningKey } from './signing-key.ts'
 
+/** How far ahead of this node's clock a token's `iat` may be: the clock skew allowed between the nodes of a cluster. */
+const ISSUED_AT_SKEW_SECONDS = 60
+
 /** What a verified access token says about its bearer. */
 export interface TokenClaims {
   userId: string
@@ -41,15 +44,23 @@ export class TokenService {
     return { token, expiresIn: ttlSeconds }
   }
 
-  /** The claims of a valid token; throws `unauthenticated` for any other string. */
+  /**
+   * The claims of a valid token; throws `unauthenticated` for any other string.
+   * Besides signature, algorithm, `iss`, `aud`, `exp` and `nbf`, the header
+   * must name this key (`kid`), so a token of a retired or foreign key id is
+   * refused even when its signature happens to verify, and `iat` may not lie
+   * in the future (jose only checks it when a maximum age is set).
+   */
   async verify(token: string): Promise<TokenClaims> {
     try {
-      const { payload } = await jwtVerify(token, this.#key.publicKey, {
+      const { payload, protectedHeader } = await jwtVerify(token, this.#key.publicKey, {
         algorithms: [TOKEN_ALGORITHM],
         issuer: this.#settings.issuer,
         audience: this.#settings.audience,
         requiredClaims: ['sub', 'exp', 'iat'],
       })
+      if (protectedHeader.kid !== this.#key.kid) throw new Error('unknown key id')
+      if (payload.iat! > Date.now() / 1000 + ISSUED_AT_SKEW_SECONDS) throw new Error('issued in the future')
       if (typeof payload.sub !== 'string' || typeof payload['username'] !== 'string') throw new Error('claims missing')
       return { userId: payload.sub, username: payload['username'], expiresAt: payload.exp! * 1000 }
     } catch {

@@ -134,17 +134,20 @@ export class MembershipService {
   }
 
   /**
-   * Deletes a group room with its messages (owner only). Subscribers get
-   * `room_deleted` while they are still members; then the member set is
-   * cleared on every node, and each former member gets `room_left` (reason
-   * `deleted`).
+   * Deletes a group room with its messages (owner only; with `asServiceAdmin`,
+   * an admin of the service deletes any room, direct ones too, without being
+   * a member). Subscribers get `room_deleted` while they are still members;
+   * then the member set is cleared on every node, and each former member gets
+   * `room_left` (reason `deleted`).
    */
-  async deleteRoom(actorId: string, roomId: string): Promise<void> {
+  async deleteRoom(actorId: string, roomId: string, asServiceAdmin = false): Promise<void> {
     const memberIds = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
-      const { room, actor } = actorInGroup(locked, actorId)
-      if (actor.role !== 'owner') throw new ChatError('forbidden', 'Only the owner may delete the room.')
+      if (!asServiceAdmin) {
+        const { actor } = actorInGroup(locked, actorId)
+        if (actor.role !== 'owner') throw new ChatError('forbidden', 'Only the owner may delete the room.')
+      } else if (!locked) throw new ChatError('room_not_found', 'No such room.')
       await tx.deleteRoom()
-      return room.members.map((m) => m.userId)
+      return locked!.members.map((m) => m.userId)
     })
     this.#realtime.roomEvent({ type: 'room_deleted', roomId, byUserId: actorId })
     await new Promise((resolve) => setTimeout(resolve, DELETE_SETTLE_MS))

@@ -2,7 +2,7 @@ import { ChatError } from '../errors.ts'
 import { validateBody, validateMessage, type MessageEnvelope, type OutgoingMessage } from '../protocol.ts'
 import type { RateLimiter } from '../limits/rate-limiter.ts'
 import type { Realtime } from '../realtime.ts'
-import type { MessageStore, PageQuery } from '../stores/message-store.ts'
+import type { MessageStore, PageQuery, PendingMessage } from '../stores/message-store.ts'
 import type { RoomStore } from '../stores/room-store.ts'
 import type { MembershipCache } from './membership-cache.ts'
 import type { MessageWriter } from './message-writer.ts'
@@ -29,6 +29,7 @@ export class MessageService {
   readonly #realtime: Realtime
   readonly #rate: RateLimiter
   readonly #limits: { maxBodyBytes: number; pageMax: number }
+  readonly #storedObservers: Array<(message: MessageEnvelope) => void> = []
 
   constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; rooms: RoomStore; realtime: Realtime; rate: RateLimiter; maxBodyBytes: number; pageMax: number }) {
     this.#members = deps.members
@@ -38,6 +39,15 @@ export class MessageService {
     this.#realtime = deps.realtime
     this.#rate = deps.rate
     this.#limits = { maxBodyBytes: deps.maxBodyBytes, pageMax: deps.pageMax }
+  }
+
+  /**
+   * Calls `observer` with every newly stored message (not resends), after
+   * its delivery and before the send resolves, i.e. before the PUBACK: it
+   * must return at once and leave any work for later (push notifications).
+   */
+  onStored(observer: (message: MessageEnvelope) => void): void {
+    this.#storedObservers.push(observer)
   }
 
   /** Largest body accepted, in UTF-8 bytes. */
@@ -64,11 +74,34 @@ export class MessageService {
       if (stored) return { message: stored, duplicate: true }
       throw new ChatError('rate_limited', `Over the message rate; retry in ${rate.retryAfterMs} ms.`, { clientMsgId: message.clientMsgId, retryAfterMs: rate.retryAfterMs })
     }
-    const outcome = await this.#writer.write({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
+    return this.#commitAndDeliver({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
+  }
+
+  /**
+   * An announcement from the service, sent as `systemId` (the reserved system user, never a member):
+   * numbered, stored, deduplicated and delivered like any message, without the membership check and
+   * the rate limit. `room_not_found` when the room does not exist.
+   */
+  async sendSystem(systemId: string, roomId: string, message: OutgoingMessage): Promise<SendResult> {
+    return this.#commitAndDeliver({ roomId, senderId: systemId, clientMsgId: message.clientMsgId, body: message.body, system: true })
+  }
+
+  /** Group-commits `pending`, then delivers it unless it was a resend. */
+  async #commitAndDeliver(pending: PendingMessage): Promise<SendResult> {
+    const outcome = await this.#writer.write(pending)
     if (outcome.kind === 'room_gone') throw new ChatError('room_not_found')
     const duplicate = outcome.kind === 'duplicate'
-    if (!duplicate) this.#realtime.deliver(outcome.message)
+    if (!duplicate) {
+      this.#realtime.deliver(outcome.message)
+      for (const observer of this.#storedObservers) observer(outcome.message)
+    }
     return { message: outcome.message, duplicate }
+  }
+
+  /** Edits and deletes cost the sender a message from the same rate budget as sends (they write and fan out as much). */
+  async #spendRate(userId: string, details: Record<string, unknown>): Promise<void> {
+    const rate = await this.#rate.take(userId)
+    if (!rate.allowed) throw new ChatError('rate_limited', `Over the message rate; retry in ${rate.retryAfterMs} ms.`, { ...details, retryAfterMs: rate.retryAfterMs })
   }
 
   /** A page of a room's history for a member; `room_not_found` for anyone else. */
@@ -89,6 +122,7 @@ export class MessageService {
   async edit(userId: string, roomId: string, id: number, body: unknown): Promise<MessageEnvelope> {
     const text = validateBody(body, this.#limits.maxBodyBytes, { messageId: id })
     await this.#checkOwn(userId, roomId, id)
+    await this.#spendRate(userId, { messageId: id })
     const message = await this.#store.edit(roomId, id, userId, text)
     if (!message) throw new ChatError('message_deleted')
     this.#realtime.roomEvent({ type: 'edit', roomId, message })
@@ -103,6 +137,7 @@ export class MessageService {
   async remove(userId: string, roomId: string, id: number): Promise<MessageEnvelope> {
     const before = await this.#checkOwn(userId, roomId, id)
     if (before.deletedAt) return before
+    await this.#spendRate(userId, { messageId: id })
     const message = await this.#store.delete(roomId, id, userId)
     if (!message) return this.#store.get(roomId, id) as Promise<MessageEnvelope>
     this.#realtime.roomEvent({ type: 'delete', roomId, id, deletedAt: message.deletedAt! })

@@ -1,6 +1,7 @@
 import { ChatError } from '../errors.ts'
 import type { CommitOutcome, MessageStore, PendingMessage } from '../stores/message-store.ts'
 import type { Logger } from '../logger.ts'
+import type { WriterObserver } from '../metrics.ts'
 
 interface Waiting {
   message: PendingMessage
@@ -12,78 +13,153 @@ interface Waiting {
 export interface WriterLimits {
   /** Most messages in one transaction. */
   batchMax: number
-  /** Most messages waiting; further writes are refused with `server_busy`. */
+  /** Most messages waiting or committing; further writes are refused with `server_busy`. */
   queueMax: number
+  /** Most batches committing at once (each on its own database connection). */
+  concurrency: number
 }
 
 /**
- * Group commit: messages that arrive while a transaction is in flight wait
- * and go together in the next one, so under load many publishes share one
+ * Group commit: messages that arrive while a batch is committing wait and
+ * go together in the next one, so under load many publishes share one
  * commit while a lone message is committed at once, with no timer delay.
  * A write's promise settles only after its transaction has committed.
+ *
+ * Up to `concurrency` batches of different rooms commit at once, so this
+ * process builds and answers one batch while Postgres commits another; a
+ * room's messages are numbered in the order they were written.
  */
 export class MessageWriter {
   readonly #store: MessageStore
   readonly #limits: WriterLimits
   readonly #log: Logger
   #queue: Waiting[] = []
-  #flushing: Promise<void> | null = null
+  #committing = 0
+  #committingMessages = 0
+  readonly #busyRooms = new Set<string>()
+  #scheduled = false
+  #idleWaiters: Array<() => void> = []
   /** Transactions committed, messages in them, and the largest batch so far. */
   readonly stats = { commits: 0, messages: 0, largestBatch: 0 }
+  /** Told of every batch, for metrics; may also be set by the composition root before the first write. */
+  observer: WriterObserver | undefined
 
-  constructor(store: MessageStore, limits: WriterLimits, log: Logger) {
+  constructor(store: MessageStore, limits: WriterLimits, log: Logger, observer?: WriterObserver) {
     this.#store = store
     this.#limits = limits
     this.#log = log
+    this.observer = observer
+  }
+
+  /** Messages waiting for, or in, a commit (the queue depth). */
+  get pending(): number {
+    return this.#queue.length + this.#committingMessages
   }
 
   /** Commits `message` with whatever else is waiting; resolves once it is durable. */
   write(message: PendingMessage): Promise<CommitOutcome> {
-    if (this.#queue.length >= this.#limits.queueMax) {
+    if (this.pending >= this.#limits.queueMax) {
       return Promise.reject(new ChatError('server_busy', 'Too many messages are waiting to be stored; retry later.'))
     }
     return new Promise((resolve, reject) => {
       this.#queue.push({ message, resolve, reject })
-      this.#flushing ??= this.#drain()
+      if (this.#scheduled || this.#committing >= this.#limits.concurrency) return
+      // Let the current tick's publishes join the batch.
+      this.#scheduled = true
+      setImmediate(() => {
+        this.#scheduled = false
+        this.#startBatches()
+      })
     })
   }
 
   /** Resolves when nothing is waiting or in flight (for shutdown). */
-  async idle(): Promise<void> {
-    while (this.#flushing) await this.#flushing
+  idle(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve()
+    return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  async #drain(): Promise<void> {
-    // Let the current tick's publishes join the first batch.
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.slice(0, this.#limits.batchMax)
-      if (!(await this.#commit(batch)) && batch.length > 1) {
-        // One bad row must not sink its neighbours: retry them one by one.
-        for (const waiting of batch) await this.#commit([waiting])
-      }
-      this.#queue.splice(0, batch.length)
+  #startBatches(): void {
+    while (this.#committing < this.#limits.concurrency && this.#queue.length > 0) {
+      const batch = this.#takeBatch()
+      if (batch.length === 0) return
+      const rooms = new Set(batch.map((w) => w.message.roomId))
+      for (const room of rooms) this.#busyRooms.add(room)
+      this.#committing++
+      this.#committingMessages += batch.length
+      void this.#commitOrSplit(batch).finally(() => {
+        for (const room of rooms) this.#busyRooms.delete(room)
+        this.#committing--
+        this.#startBatches()
+        if (this.pending === 0) this.#idleWaiters.splice(0).forEach((resolve) => resolve())
+      })
     }
-    this.#flushing = null
   }
 
   /**
-   * Commits `batch` and settles its promises. On failure a single message is
-   * rejected with `server_busy`; a larger batch is left for the caller to retry.
+   * The next batch: the oldest waiting messages of rooms no committing batch
+   * holds. Two batches of one room could reach its lock in either order (each
+   * has its own connection), so a room is in one batch at a time; its later
+   * messages wait for the next.
    */
-  async #commit(batch: Waiting[]): Promise<boolean> {
+  #takeBatch(): Waiting[] {
+    const batch: Waiting[] = []
+    const left: Waiting[] = []
+    for (const waiting of this.#queue) {
+      if (batch.length < this.#limits.batchMax && !this.#busyRooms.has(waiting.message.roomId)) batch.push(waiting)
+      else left.push(waiting)
+    }
+    this.#queue = left
+    return batch
+  }
+
+  /**
+   * One bad row must not sink its neighbours: a batch the database refused
+   * for its data (SQLSTATE class 22 or 23) is retried one by one. Any other
+   * failure (a lost connection, a timeout) would fail each retry the same
+   * way, one timeout after another, so the whole batch is refused at once.
+   */
+  async #commitOrSplit(batch: Waiting[]): Promise<void> {
+    const failure = await this.#commit(batch)
+    if (failure === null) return
+    if (batch.length > 1 && isDataError(failure)) {
+      for (const waiting of batch) {
+        const single = await this.#commit([waiting])
+        if (single !== null) this.#refuse([waiting], single)
+      }
+      return
+    }
+    this.#refuse(batch, failure)
+  }
+
+  /** Commits `batch` and settles its promises; null on success, else the error, with the promises left for the caller. */
+  async #commit(batch: Waiting[]): Promise<unknown> {
+    const started = performance.now()
     try {
       const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
       this.stats.commits++
       this.stats.messages += batch.length
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
+      this.#committingMessages -= batch.length
       batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
-      return true
+      this.observer?.committed(batch.length, (performance.now() - started) / 1000)
+      return null
     } catch (err) {
-      if (batch.length > 1) return false
-      this.#log.error({ err }, 'message failed to commit; the sender gets no acknowledgement')
-      batch[0]!.reject(new ChatError('server_busy', 'The message could not be stored; retry later.'))
-      return false
+      this.observer?.failed(batch.length)
+      return err ?? new Error('commit failed')
     }
   }
+
+  /** Tells the senders of `batch` that nothing was stored: they get no acknowledgement and resend. */
+  #refuse(batch: Waiting[], err: unknown): void {
+    this.#log.error({ err, messages: batch.length }, 'messages failed to commit; the senders get no acknowledgement')
+    this.#committingMessages -= batch.length
+    for (const waiting of batch) waiting.reject(new ChatError('server_busy', 'The message could not be stored; retry later.'))
+  }
+}
+
+/** Whether Postgres refused the data itself (data exception or integrity violation), not the connection. */
+function isDataError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code)
 }

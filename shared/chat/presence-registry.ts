@@ -19,6 +19,8 @@ export interface PresenceRegistry {
   remove(userId: string, connectionId: string): Promise<boolean>
   /** Whether `userId` has a live connection. */
   isOnline(userId: string): Promise<boolean>
+  /** Live connections per live node id (a single node answers for itself alone, as `local`). */
+  connectionsByNode(): Promise<Map<string, number>>
   /**
    * Forgets the connections of nodes that died without closing them (none
    * for a single node); answers the users who thereby have none left.
@@ -51,6 +53,12 @@ export class MemoryPresenceRegistry implements PresenceRegistry {
 
   async isOnline(userId: string): Promise<boolean> {
     return this.#connections.has(userId)
+  }
+
+  async connectionsByNode(): Promise<Map<string, number>> {
+    let total = 0
+    for (const live of this.#connections.values()) total += live.size
+    return new Map([['local', total]])
   }
 
   async sweepDeadNodes(): Promise<string[]> {

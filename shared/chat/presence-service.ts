@@ -14,6 +14,12 @@ export interface PresenceOptions {
   sweepIntervalMs: number
 }
 
+/** Longest wait at shutdown for presence changes to reach the registry (Redis may be unreachable). */
+const RECORD_GRACE_MS = 5000
+
+/** How long a disabled user's new connections are closed on sight; far beyond any CONNECT's account look-up. */
+const BAR_MS = 60_000
+
 /** A user's presence as `GET /v1/users/:userId/presence` answers it. */
 export interface Presence {
   userId: string
@@ -37,8 +43,10 @@ export class PresenceService {
   readonly #log: Logger
   readonly #options: PresenceOptions
   readonly #queues = new Map<string, Promise<void>>()
-  /** How to close each connection counted on this node, for the per-user limit. */
-  readonly #evictors = new Map<string, () => void>()
+  /** Whose each connection counted on this node is, and how to close it (per-user limit, disabled users). */
+  readonly #evictors = new Map<string, { userId: string; evict: () => void }>()
+  /** Users lately disabled, each with the timer that forgets them (see {@link setDisabled}). */
+  readonly #barred = new Map<string, NodeJS.Timeout>()
   readonly #sweeper: NodeJS.Timeout
   /** Connections counted here and not yet released. */
   #live = 0
@@ -69,9 +77,10 @@ export class PresenceService {
     if (this.#closing) return () => {}
     const connectionId = randomUUID()
     this.#live++
-    this.#evictors.set(connectionId, evict)
+    this.#evictors.set(connectionId, { userId, evict })
     this.#enqueue(userId, async () => {
       const { first, evict: surplus } = await this.#registry.add(userId, connectionId, this.#options.maxConnectionsPerUser)
+      if (this.#barred.has(userId)) this.evictLocal([connectionId])
       if (surplus.length > 0) {
         this.#log.info({ userId, connections: surplus.length }, 'over CONNECTIONS_PER_USER: closing the oldest connections')
         const remote = surplus.filter((id) => !this.evictLocal([id]))
@@ -95,13 +104,37 @@ export class PresenceService {
   evictLocal(connectionIds: readonly string[]): boolean {
     let found = false
     for (const id of connectionIds) {
-      const evict = this.#evictors.get(id)
-      if (!evict) continue
+      const entry = this.#evictors.get(id)
+      if (!entry) continue
       found = true
       this.#evictors.delete(id)
-      evict()
+      entry.evict()
     }
     return found
+  }
+
+  /**
+   * An admin disabled `userId` (or enabled them again), as a cluster note
+   * tells every node: closes each of their connections this node holds. For
+   * {@link BAR_MS} it also closes any connection of theirs counted later: a
+   * CONNECT may have read the account just before the change was committed.
+   */
+  setDisabled(userId: string, disabled: boolean): void {
+    clearTimeout(this.#barred.get(userId))
+    this.#barred.delete(userId)
+    if (!disabled) return
+    this.#barred.set(userId, setTimeout(() => this.#barred.delete(userId), BAR_MS).unref())
+    this.evictLocal([...this.#evictors].filter(([, entry]) => entry.userId === userId).map(([id]) => id))
+  }
+
+  /** Whether `userId` has a live connection on any node (no permission check: for the service's own use). */
+  isOnline(userId: string): Promise<boolean> {
+    return this.#registry.isOnline(userId)
+  }
+
+  /** Live connections per node id: every live node of the cluster, or just this one when not clustered. */
+  connectionsByNode(): Promise<Map<string, number>> {
+    return this.#registry.connectionsByNode()
   }
 
   /**
@@ -131,8 +164,12 @@ export class PresenceService {
         setTimeout(resolve, graceMs).unref()
       })
     }
-    await Promise.all(this.#queues.values())
-    await this.#registry.close().catch((err: unknown) => this.#log.warn({ err }, 'presence registry not closed cleanly'))
+    // Recording goes to the registry (Redis, when clustered): an unreachable Redis must not hold the shutdown up.
+    const recorded = Promise.all(this.#queues.values())
+      .then(() => this.#registry.close())
+      .catch((err: unknown) => this.#log.warn({ err }, 'presence registry not closed cleanly'))
+    const late = await Promise.race([recorded.then(() => false), new Promise<true>((resolve) => setTimeout(resolve, RECORD_GRACE_MS, true).unref())])
+    if (late) this.#log.warn({ graceMs: RECORD_GRACE_MS }, 'presence not recorded in time; the registry\'s node key expires by itself')
   }
 
   /** Announces offline the users whose only connections were on a node that died. */

@@ -130,6 +130,15 @@ export class RedisPresenceRegistry implements PresenceRegistry {
     return (await this.#redis.presenceCount(`presence:conns:${userId}`, this.#prefix)) > 0
   }
 
+  async connectionsByNode(): Promise<Map<string, number>> {
+    const counts = new Map<string, number>()
+    for (const nodeId of await this.#redis.smembers('presence:nodes')) {
+      const [[, alive] = [], [, connections] = []] = (await this.#redis.multi().exists(`presence:node:${nodeId}`).scard(`presence:nodeconns:${nodeId}`).exec()) ?? []
+      if (alive === 1) counts.set(nodeId, Number(connections))
+    }
+    return counts
+  }
+
   async sweepDeadNodes(): Promise<string[]> {
     const offline: string[] = []
     for (const nodeId of await this.#redis.smembers('presence:nodes')) {

@@ -21,8 +21,8 @@ export interface DatabaseHandle {
  * Opens Postgres at `DATABASE_URL`, or embedded PGlite in `DATA_DIR` when it
  * is unset. With `DATABASE_SCHEMA` every connection works inside that schema,
  * which is created if missing. int8 columns come back as JS numbers. A
- * Postgres connection that dies while idle (server restart, failover) is
- * logged and replaced, never fatal.
+ * Postgres connection that dies, idle or in use (server restart, failover,
+ * network cut), is logged and replaced, never fatal.
  */
 export async function openDatabase(config: Config, log: Logger): Promise<DatabaseHandle> {
   if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, config, log)
@@ -48,6 +48,10 @@ async function openPostgres(url: string, config: Config, log: Logger): Promise<D
     types: { getTypeParser: (oid: number, format?: any) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) } as any,
   })
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost; it will be replaced'))
+  // The pool listens for errors only on idle clients: a connection that dies while checked out emits
+  // 'error' on its client with no listener, which would crash the process. Its queries fail anyway (the
+  // caller sees the error) and the pool discards it on release, so the event only needs a listener.
+  pool.on('connect', (client) => client.on('error', (err) => log.debug({ err: err.message }, 'Postgres connection lost while in use')))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   const host = new URL(url)
   return { db, kind: 'postgres', location: `${host.host}${host.pathname}${schema ? ` schema ${schema}` : ''}`, close: () => db.destroy() }

@@ -2,11 +2,17 @@ import { sql, type Kysely } from 'kysely'
 import { Migrator, type Migration, type MigrationResultSet } from 'kysely/migration'
 import * as initial from './migrations/0001_initial.ts'
 import * as chatFeatures from './migrations/0002_chat_features.ts'
+import * as admin from './migrations/0003_admin.ts'
+import * as push from './migrations/0004_push.ts'
+import * as commitBatch from './migrations/0005_commit_batch.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_chat_features': chatFeatures,
+  '0003_admin': admin,
+  '0004_push': push,
+  '0005_commit_batch': commitBatch,
 }
 
 /**

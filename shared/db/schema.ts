@@ -7,6 +7,11 @@ export interface Database {
   room_members: RoomMembersTable
   messages: MessagesTable
   server_keys: ServerKeysTable
+  push_subscriptions: PushSubscriptionsTable
+  push_user_settings: PushUserSettingsTable
+  push_room_mutes: PushRoomMutesTable
+  push_pending: PushPendingTable
+  push_jobs: PushJobsTable
 }
 
 export interface UsersTable {
@@ -15,6 +20,8 @@ export interface UsersTable {
   display_name: string
   password_hash: string
   disabled: Generated<boolean>
+  /** May use the admin routes (`/v1/admin/...`); granted with `npm run admin -- grant <username>`. */
+  admin: Generated<boolean>
   created_at: Generated<Date>
   /** When the user's last connection closed (null: never connected over MQTT). */
   last_seen_at: ColumnType<Date | null, Date | null | undefined, Date | null>
@@ -63,6 +70,51 @@ export interface MessagesTable {
 export interface ServerKeysTable {
   name: string
   value: string
+  created_at: Generated<Date>
+}
+
+/** A device's Web Push subscription (one per endpoint). */
+export interface PushSubscriptionsTable {
+  id: string
+  user_id: string
+  endpoint: string
+  /** The subscription's P-256 public key and auth secret, base64url, as the browser gives them. */
+  p256dh: string
+  auth: string
+  created_at: Generated<Date>
+}
+
+export interface PushUserSettingsTable {
+  user_id: string
+  do_not_disturb: Generated<boolean>
+}
+
+/** A row means: no pushes to this user for this room. */
+export interface PushRoomMutesTable {
+  user_id: string
+  room_id: string
+}
+
+/** Messages not yet announced to an offline member; the collapsed notification goes out at `due_at`. */
+export interface PushPendingTable {
+  user_id: string
+  room_id: string
+  pending: Generated<number>
+  last_seq: Generated<number>
+  last_sender_id: string | null
+  due_at: Date | null
+  last_sent_at: Date | null
+}
+
+/** One delivery to one subscription; a running job's `run_at` is its lease, failed jobs are kept. */
+export interface PushJobsTable {
+  id: Generated<number>
+  subscription_id: string
+  payload: string
+  state: Generated<'queued' | 'running' | 'failed'>
+  attempts: Generated<number>
+  run_at: Generated<Date>
+  last_error: string | null
   created_at: Generated<Date>
 }
 

@@ -34,13 +34,23 @@ export function rawWordsOf(text: string): string[] {
   return text.normalize('NFKC').split(WORD_BREAK).filter((w) => w.length > 0)
 }
 
-/** Every unigram and bigram of the body's words, without repeats: what the index stores. */
+const ASCII_LETTER_OR_DIGIT = /^[a-z0-9]$/
+
+/**
+ * What the index stores, without repeats: every bigram of the body's words,
+ * and the unigrams a one-character query looks for. Those are every
+ * character of a one-character word, and every character of other words
+ * except ASCII letters and digits: `회` is found inside `회의를`, but `e`
+ * only as a word of its own, never inside `hello` (a lone Latin letter
+ * inside words matches nearly everything, and leaving those unigrams out
+ * halves the index for Latin text, which each stored message pays for).
+ */
 export function searchGrams(body: string): string[] {
   const grams = new Set<string>()
   for (const word of wordsOf(body)) {
     const chars = Array.from(word)
     for (let i = 0; i < chars.length; i++) {
-      grams.add(chars[i]!)
+      if (chars.length === 1 || !ASCII_LETTER_OR_DIGIT.test(chars[i]!)) grams.add(chars[i]!)
       if (i + 1 < chars.length) grams.add(chars[i]! + chars[i + 1]!)
     }
   }

@@ -9,6 +9,8 @@ export interface PendingMessage {
   senderId: string
   clientMsgId: string
   body: string
+  /** Sent by the service itself (`SYSTEM_USER_ID`), which is no member: only the room must exist. */
+  system?: boolean
 }
 
 /** What became of one message of a batch: stored now, stored before, or refused. */
@@ -46,8 +48,6 @@ type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 /** The columns to select for {@link toEnvelope}. */
 export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
-const dedupeKey = (m: { roomId: string; senderId: string; clientMsgId: string }) => `${m.roomId}\n${m.senderId}\n${m.clientMsgId}`
-
 /** Reads and writes `messages`. */
 export class MessageStore {
   readonly #db: Kysely<Database>
@@ -60,62 +60,19 @@ export class MessageStore {
    * Commits a batch in one transaction (group commit). The rooms' rows are
    * locked in id order, so numbers are handed out in commit order per room
    * and concurrent batches (from any node) cannot deadlock; times are taken
-   * after the lock (statement time, not transaction start), so they follow
-   * the numbering; resends of an
-   * already stored (room, sender, client id) come back as duplicates and are
-   * not written again. Outcomes are in the batch's order.
+   * after the lock, so they follow the numbering; resends of an already
+   * stored (room, sender, client id) come back as duplicates and are not
+   * written again. Outcomes are in the batch's order.
    */
   async commitBatch(batch: readonly PendingMessage[]): Promise<CommitOutcome[]> {
-    return this.#db.transaction().execute(async (tx) => {
-      const roomIds = [...new Set(batch.map((m) => m.roomId))].sort()
-      const rooms = await tx.selectFrom('rooms').select(['id', 'last_seq']).where('id', 'in', roomIds).orderBy('id').forNoKeyUpdate().execute()
-      const lastSeq = new Map(rooms.map((r) => [r.id, Number(r.last_seq)]))
-      // After the lock, in a statement of its own (so with a snapshot that sees every change committed before
-      // the lock was granted; membership changes take the same lock): which senders are still members, and
-      // which messages are stored already. A join on unnest() arrays: one index probe per message, and one plan
-      // whatever the batch size (a row-value IN list of N tuples is planned afresh for each N).
-      const { rows: checked } = await sql<EnvelopeRow & { k_room: string; k_sender: string; is_member: boolean }>`
-        SELECT k.room_id AS k_room, k.sender_id AS k_sender,
-          EXISTS (SELECT 1 FROM room_members rm WHERE rm.room_id = k.room_id AND rm.user_id = k.sender_id) AS is_member,
-          m.room_id, m.seq, m.sender_id, m.client_msg_id, m.body, m.created_at, m.edited_at, m.deleted_at
-        FROM unnest(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[], ${batch.map((m) => m.clientMsgId)}::text[])
-          AS k(room_id, sender_id, client_msg_id)
-        LEFT JOIN messages m ON m.room_id = k.room_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id`.execute(tx)
-      const senders = new Set(checked.filter((row) => row.is_member).map((row) => `${row.k_room}\n${row.k_sender}`))
-      const existing = checked.filter((row) => row.seq !== null)
-      const known = new Map<string, EnvelopeRow>(existing.map((row) => [dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row]))
-
-      const fresh: Array<{ index: number; seq: number }> = []
-      const claimed = new Set<string>()
-      const plan = batch.map((m, index) => {
-        const key = dedupeKey(m)
-        if (known.has(key) || claimed.has(key)) return { kind: 'duplicate' as const, key }
-        const seq = lastSeq.get(m.roomId)
-        if (seq === undefined || !senders.has(`${m.roomId}\n${m.senderId}`)) return { kind: 'room_gone' as const }
-        lastSeq.set(m.roomId, seq + 1)
-        claimed.add(key)
-        fresh.push({ index, seq: seq + 1 })
-        return { kind: 'stored' as const, key }
-      })
-      if (fresh.length > 0) {
-        const inserted = await tx.insertInto('messages')
-          .values(fresh.map(({ index, seq }) => {
-            const m = batch[index]!
-            return { room_id: m.roomId, seq, sender_id: m.senderId, client_msg_id: m.clientMsgId, body: m.body, search_grams: searchGrams(m.body), created_at: sql<Date>`statement_timestamp()` }
-          }))
-          .returning(ENVELOPE_COLUMNS)
-          .execute()
-        for (const row of inserted) known.set(dedupeKey({ roomId: row.room_id, senderId: row.sender_id, clientMsgId: row.client_msg_id }), row)
-        const touched = [...new Set(fresh.map(({ index }) => batch[index]!.roomId))]
-        await sql`UPDATE rooms SET last_seq = v.seq, last_message_at = statement_timestamp()
-          FROM unnest(${touched}::text[], ${touched.map((id) => lastSeq.get(id))}::bigint[]) AS v(id, seq)
-          WHERE rooms.id = v.id`.execute(tx)
-      }
-      return plan.map((step): CommitOutcome => {
-        if (step.kind === 'room_gone') return step
-        return { kind: step.kind, message: toEnvelope(known.get(step.key)!) }
-      })
-    })
+    // One round trip: the steps run in the database function of migration 0005.
+    const { rows } = await sql<EnvelopeRow & { idx: number; outcome: CommitOutcome['kind'] }>`
+      SELECT * FROM mqchat_commit_batch(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[],
+        ${batch.map((m) => m.clientMsgId)}::text[], ${batch.map((m) => m.body)}::text[], ${batch.map((m) => searchGrams(m.body).join(' '))}::text[],
+        ${batch.map((m) => m.system === true)}::boolean[])`
+      .execute(this.#db)
+    if (rows.length !== batch.length) throw new Error(`commit returned ${rows.length} outcomes for ${batch.length} messages`)
+    return rows.map((row): CommitOutcome => row.outcome === 'room_gone' ? { kind: 'room_gone' } : { kind: row.outcome, message: toEnvelope(row) })
   }
 
   /** One page of a room's history, oldest first, and whether more lie beyond it. */

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { collect, nextMessages, sleep, startTestNode, subackCodes } from '../helpers/node.ts'
 
 /** Resolves true when `socket` closes before `deadlineMs`, false otherwise. */
@@ -16,12 +16,18 @@ function closedWithin(socket: { once(event: 'close', cb: () => void): unknown },
   })
 }
 
-t.test('TLS listeners: MQTT over TLS and secure WebSocket, verified against the node\'s certificate', async (t) => {
+/** A self-signed certificate for 127.0.0.1 and localhost, removed when `t` ends. */
+function selfSignedCertificate(t: Test): { certFile: string; keyFile: string } {
   const dir = mkdtempSync(join(tmpdir(), 'mqchat-tls-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' })
+  return { certFile, keyFile }
+}
+
+t.test('TLS listeners: MQTT over TLS and secure WebSocket, verified against the node\'s certificate', async (t) => {
+  const { certFile, keyFile } = selfSignedCertificate(t)
   const app = await startTestNode(t, { TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, MQTTS_PORT: '0', WSS_PORT: '0' })
   const { mqtts, wss } = app.node.ports
   t.ok(mqtts && wss, `TLS ports bound: ${mqtts}, ${wss}`)
@@ -53,12 +59,22 @@ t.test('CONNECTIONS_PER_IP_PER_SECOND closes the excess sockets before reading t
   t.match(app.logLines.join('\n'), /over CONNECTIONS_PER_IP_PER_SECOND/, 'refusals are logged')
 })
 
-t.test('MQTT_CONNECT_TIMEOUT_MS closes a connection that never sends CONNECT', async (t) => {
-  const app = await startTestNode(t, { MQTT_CONNECT_TIMEOUT_MS: '300' })
-  const socket = tcpConnect(app.node.ports.mqtt, '127.0.0.1')
-  socket.on('error', () => {})
-  await new Promise((resolve) => socket.once('connect', resolve))
-  t.ok(await closedWithin(socket, 5000), 'the silent connection is closed by the server')
+t.test('MQTT_CONNECT_TIMEOUT_MS closes a connection that never sends CONNECT, on every listener', async (t) => {
+  const { certFile, keyFile } = selfSignedCertificate(t)
+  const app = await startTestNode(t, { MQTT_CONNECT_TIMEOUT_MS: '300', TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile, MQTTS_PORT: '0', WSS_PORT: '0' })
+  const { mqtt: tcp, ws, mqtts, wss } = app.node.ports
+  const silent = async (port: number, send?: string) => {
+    const socket = tcpConnect(port, '127.0.0.1')
+    socket.on('error', () => {})
+    await new Promise((resolve) => socket.once('connect', resolve))
+    if (send) socket.write(send)
+    return closedWithin(socket, 5000)
+  }
+  t.ok(await silent(tcp), 'MQTT over TCP: the silent connection is closed by the server')
+  t.ok(await silent(mqtts!), 'MQTT over TLS: a connection that never starts the handshake is closed')
+  t.ok(await silent(wss!), 'secure WebSocket: a connection that never starts the handshake is closed')
+  t.ok(await silent(ws), 'WebSocket: a connection that never sends its upgrade request is closed')
+  t.ok(await silent(ws, 'GET /mqtt HTTP/1.1\r\nHost: x\r\n'), 'WebSocket: a connection that never finishes its upgrade request is closed')
 })
 
 t.test('MQTT_MAX_SUBSCRIPTIONS per connection: refused with 0x80 and reported; unsubscribing frees a place', async (t) => {

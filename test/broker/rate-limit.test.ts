@@ -35,6 +35,28 @@ t.test('message rate per user: over MQTT and REST, across devices; resends still
   t.same((await app.http('GET', `/v1/rooms/${roomId}/messages`, { token: alice.token })).body.messages.map((m: any) => m.clientMsgId), ['p1', 'l1', 'p2', 'l2'], 'after a second, one more token: the retry is stored')
 })
 
+t.test('edits and deletes spend the same message budget, over REST and MQTT', async (t) => {
+  const app = await startTestNode(t, { MESSAGE_RATE_PER_MINUTE: '60', MESSAGE_RATE_BURST: '3' })
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const roomId = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+  t.equal((await app.http('POST', `/v1/rooms/${roomId}/messages`, { token: alice.token, body: { id: 'e1', body: 'first' } })).status, 201, 'one send')
+  t.equal((await app.http('PATCH', `/v1/rooms/${roomId}/messages/1`, { token: alice.token, body: { body: 'edited' } })).status, 200, 'one edit')
+  t.equal((await app.http('DELETE', `/v1/rooms/${roomId}/messages/1`, { token: alice.token })).status, 200, 'one delete: the burst of 3 is spent')
+  const client = await app.mqtt(alice.token)
+  await client.subscribeAsync(`user/${alice.id}/errors`, { qos: 1 })
+  const errors = collect(client)
+  await client.publishAsync(`chat/${roomId}/${alice.id}`, JSON.stringify({ id: 'e2', body: 'more' }), { qos: 1 })
+  await sleep(200)
+  t.same(errors.map((e) => e.payload.code), ['rate_limited'], 'the next send is refused')
+  await sleep(1100)
+  await app.http('POST', `/v1/rooms/${roomId}/messages`, { token: alice.token, body: { id: 'e3', body: 'later' } })
+  await client.publishAsync(`chat/${roomId}/events`, JSON.stringify({ type: 'edit', id: 2, body: 'again' }), { qos: 1 })
+  await sleep(200)
+  t.same(errors.map((e) => e.payload.code), ['rate_limited', 'rate_limited'], 'an edit over MQTT with the budget spent is refused too')
+  const edit = await app.http('PATCH', `/v1/rooms/${roomId}/messages/2`, { token: alice.token, body: { body: 'again' } })
+  t.same([edit.status, edit.body.error?.code], [429, 'rate_limited'], 'and over REST: 429')
+})
+
 t.test('message rate is shared by the nodes of a cluster', { skip: onlyWithRedis().skip || onlyWithPostgres().skip }, async (t) => {
   const url = redisUrl(t)
   const prefix = redisPrefix(t, url)

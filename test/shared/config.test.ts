@@ -100,6 +100,12 @@ t.test('several bad values are all named in one error', async (t) => {
   t.notMatch(err?.message, /\bWS_PORT\b/, 'does not name a good variable')
 })
 
+t.test('group-commit concurrency must leave the pool a connection for reads', async (t) => {
+  const err = configError(t, { WRITE_CONCURRENCY: '4', DATABASE_POOL_MAX: '4' })
+  t.match(err?.message, /WRITE_CONCURRENCY must be below DATABASE_POOL_MAX/)
+  t.equal(loadConfig({ WRITE_CONCURRENCY: '3', DATABASE_POOL_MAX: '4' }).WRITE_CONCURRENCY, 3, 'one below the pool is accepted')
+})
+
 t.test('empty strings count as unset', async (t) => {
   const empty = Object.fromEntries(Object.keys(CONFIG_SPEC).map((k) => [k, '']))
   t.same(loadConfig(empty), loadConfig({}), 'every variable empty gives the defaults')

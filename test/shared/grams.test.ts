@@ -22,11 +22,13 @@ t.test('wordsOf splits on everything but letters, marks and digits', async (t) =
   t.same(wordsOf('  ?!  🙂 '), [], 'punctuation and emoji hold no word')
 })
 
-t.test('searchGrams: unigrams and bigrams of each word, without repeats', async (t) => {
-  t.same(searchGrams('회의를'), ['회', '회의', '의', '의를', '를'])
-  t.same(searchGrams('Go go GO'), ['g', 'go', 'o'], 'repeated words and letters count once')
-  t.same(searchGrams('aaa'), ['a', 'aa'], 'repeated grams within a word count once')
-  t.same(searchGrams('ab cd'), ['a', 'ab', 'b', 'c', 'cd', 'd'], 'no bigram spans two words')
+t.test('searchGrams: bigrams of each word, and the unigrams a one-character query needs, without repeats', async (t) => {
+  t.same(searchGrams('회의를'), ['회', '회의', '의', '의를', '를'], 'every character outside ASCII letters and digits')
+  t.same(searchGrams('Go go GO'), ['go'], 'repeated words count once; no unigrams inside Latin words')
+  t.same(searchGrams('aaa'), ['aa'], 'repeated grams within a word count once')
+  t.same(searchGrams('ab cd'), ['ab', 'cd'], 'no bigram spans two words')
+  t.same(searchGrams('a 5 b2'), ['a', '5', 'b2'], 'a one-character word is its own unigram')
+  t.same(searchGrams('café'), ['ca', 'af', 'fé', 'é'], 'non-ASCII letters keep their unigrams')
   t.same(searchGrams('!!!'), [], 'nothing to index')
 })
 
@@ -55,6 +57,9 @@ t.test('English: substrings, any case, full width', async (t) => {
   t.ok(candidate('ＦＵＬＬ ｗｉｄｔｈ', 'full width'), 'full-width body')
   t.ok(candidate('full width', 'ｆｕｌｌ'), 'full-width query')
   t.notOk(candidate('deploy', 'deployment'), 'a query longer than the word')
+  t.ok(candidate('점심 밥을 먹었어요', '밥'), 'one Hangul syllable inside a word')
+  t.ok(candidate('a room for 5', '5') && candidate('plan a trip', 'A'), 'a one-character Latin word or digit as a word')
+  t.notOk(candidate('hello', 'e'), 'but not a Latin letter inside a longer word')
 })
 
 t.test('grams alone over-match: the store must still check the substring', async (t) => {

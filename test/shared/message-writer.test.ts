@@ -30,6 +30,26 @@ t.test('the group-commit writer', async (t) => {
     t.same(stored.map((r) => r.client_msg_id).sort(), ['n1', 'n3'])
   })
 
+  t.test('batches committing at once number one room in the order written', async (t) => {
+    const numbers: number[] = []
+    for (let round = 0; round < 4; round++) {
+      // Five at once (the queue's limit here): a batch of 3 and one of 2, committing together.
+      const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => writer.write(message(`o${round}-${i}`))))
+      numbers.push(...outcomes.map((o) => (o.kind === 'stored' ? o.message.id : NaN)))
+    }
+    t.same(numbers, Array.from({ length: 20 }, (_, i) => numbers[0]! + i), 'consecutive numbers in write order')
+  })
+
+  t.test('a sender disabled while still connected gets nothing stored', async (t) => {
+    const db = app.node.database.db
+    await db.updateTable('users').set({ disabled: true }).where('id', '=', alice.id).execute()
+    t.teardown(() => db.updateTable('users').set({ disabled: false }).where('id', '=', alice.id).execute())
+    const outcome = await writer.write(message('after-disable'))
+    t.equal(outcome.kind, 'room_gone', 'refused like a non-member')
+    const rows = await db.selectFrom('messages').select('seq').where('client_msg_id', '=', 'after-disable').execute()
+    t.same(rows, [], 'and not stored')
+  })
+
   t.test('a message for a room that does not exist is answered room_gone', async (t) => {
     const outcome = await writer.write({ ...message('ghost'), roomId: 'NoSuchRoom00' })
     t.equal(outcome.kind, 'room_gone')

@@ -1,0 +1,117 @@
+/**
+ * Scenario 5, history (mqchat only: the anchors keep no history): with
+ * `messages` stored messages over `rooms` rooms (bulk-loaded, see
+ * history-data.ts), the latency over REST of a page of 50 with `before=`
+ * (random room, random position), of a room search, and of a search across
+ * all the caller's rooms (a common word and a rare one), sequentially and
+ * with a few requests at once.
+ */
+import { bodyPool, loadHistory, prng, type LoadedHistory } from './history-data.ts'
+import { fmtNum, fmtSpread, formatTable, percentiles, percentileSpreads, spreadOf, type Percentiles } from './stats.ts'
+import type { ChatUser, Target } from './targets.ts'
+
+/** Scenario 5's settings (BENCH_HISTORY_*). */
+export interface HistorySettings {
+  runs: number
+  messages: number
+  rooms: number
+  requests: number
+  /** A series stops issuing requests after this long even if `requests` were not all sent (slow searches). */
+  seriesS: number
+  concurrency: number
+}
+
+type Kind = 'page' | 'room search' | 'search common' | 'search rare'
+
+/** One measured series. */
+export interface HistoryRecord {
+  run: number
+  kind: Kind
+  concurrency: number
+  latency: Percentiles | null
+  /** Requests answered (fewer than asked when the series hit its time limit). */
+  answered: number
+  requestsPerSec: number
+  /** Mean number of messages per answer. */
+  meanResults: number
+  errors: string[]
+}
+
+async function series(kind: Kind, request: (rnd: () => number) => string, token: string, apiUrl: string, s: HistorySettings, concurrency: number, run: number): Promise<HistoryRecord> {
+  const rnd = prng(run * 1000 + concurrency * 10 + kind.length)
+  const times: number[] = []
+  const errors: string[] = []
+  let results = 0
+  let issued = 0
+  const started = performance.now()
+  const stopAt = started + s.seriesS * 1000
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (issued < s.requests && performance.now() < stopAt) {
+      issued++
+      const path = request(rnd)
+      const t0 = performance.now()
+      try {
+        const res = await fetch(apiUrl + path, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) })
+        const text = await res.text()
+        const ms = performance.now() - t0
+        if (res.status !== 200) throw new Error(`${path}: ${res.status} ${text.slice(0, 200)}`)
+        times.push(ms)
+        results += (JSON.parse(text) as { messages: unknown[] }).messages.length
+      } catch (err) {
+        if (errors.length < 3) errors.push(err instanceof Error ? err.message : String(err))
+      }
+    }
+  }))
+  const wall = performance.now() - started
+  return { run, kind, concurrency, latency: percentiles(times), answered: times.length, requestsPerSec: times.length / (wall / 1000), meanResults: times.length ? results / times.length : 0, errors }
+}
+
+/** Runs scenario 5 against mqchat, or explains why it did not. */
+export async function historyScenario(targets: Target[], s: HistorySettings, log: (l: string) => void): Promise<{ title: string; text: string; report: unknown; bad: boolean }> {
+  const title = `Scenario 5, history: ${fmtNum(s.messages)} stored messages over ${fmtNum(s.rooms)} rooms; REST latency of a page of 50 with before= and of searches, ${s.requests} requests per series (at most ${s.seriesS} s), 1 and ${s.concurrency} at once`
+  log(`\n${title}`)
+  const target = targets.find((t) => t.mqchat)
+  if (!target?.mqchat) return { title, text: `${title}\nskipped: mqchat is not among BENCH_TARGETS`, report: { title, skipped: true }, bad: false }
+  const m = target.mqchat
+  const [reader, partner] = (await m.newUsers(2)) as [ChatUser, ChatUser]
+  const pool = bodyPool(5000)
+  const loaded: LoadedHistory = await loadHistory(m.databaseUrl, m.schema, reader.id, partner.id, s.rooms, s.messages, pool, log)
+  log(`  history: ${fmtNum(loaded.perRoom * s.rooms)} messages loaded in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)} s, indexes ${(loaded.indexMs / 1000).toFixed(1)} s, analyze ${(loaded.analyzeMs / 1000).toFixed(1)} s)`)
+  const room = (rnd: () => number) => loaded.roomIds[Math.floor(rnd() * loaded.roomIds.length)]!
+  const word = (words: string[], rnd: () => number) => encodeURIComponent(words[Math.floor(rnd() * words.length)]!)
+  // Positions 51..perRoom: every page is full.
+  const before = (rnd: () => number) => 51 + Math.floor(rnd() * Math.max(1, loaded.perRoom - 50))
+  const kinds: Array<[Kind, (rnd: () => number) => string]> = [
+    ['page', (rnd) => `/v1/rooms/${room(rnd)}/messages?limit=50&before=${before(rnd)}`],
+    ['room search', (rnd) => `/v1/rooms/${room(rnd)}/messages/search?q=${word(pool.common, rnd)}`],
+    ['search common', (rnd) => `/v1/messages/search?q=${word(pool.common, rnd)}`],
+    ['search rare', (rnd) => `/v1/messages/search?q=${word(pool.rare, rnd)}`],
+  ]
+  const records: HistoryRecord[] = []
+  for (let run = 1; run <= s.runs; run++) {
+    for (const [kind, request] of kinds) {
+      for (const concurrency of [...new Set([1, s.concurrency])]) {
+        const r = await series(kind, request, reader.token, m.apiUrl, s, concurrency, run)
+        records.push(r)
+        log(`  run ${run} ${kind.padEnd(13)} x${concurrency}: p50 ${r.latency ? fmtNum(r.latency.p50, 2) : 'n/a'} p99 ${r.latency ? fmtNum(r.latency.p99, 2) : 'n/a'} ms, ${r.answered} answers, ${fmtNum(r.requestsPerSec)} req/s, ${fmtNum(r.meanResults, 1)} results${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`)
+      }
+    }
+  }
+  const rows = [['request', 'at once', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'answers', 'req/s', 'results/answer', 'errors']]
+  const summaries: Record<string, unknown> = {}
+  let bad = false
+  for (const [kind] of kinds) {
+    for (const concurrency of [...new Set([1, s.concurrency])]) {
+      const rs = records.filter((r) => r.kind === kind && r.concurrency === concurrency)
+      const p = percentileSpreads(rs.map((r) => r.latency))
+      const errors = rs.flatMap((r) => r.errors)
+      if (errors.length) bad = true
+      summaries[`${kind} x${concurrency}`] = { ...p, requestsPerSec: spreadOf(rs.map((r) => r.requestsPerSec)), meanResults: spreadOf(rs.map((r) => r.meanResults)), errors }
+      rows.push([kind, String(concurrency), fmtSpread(p.p50, 2), fmtSpread(p.p95, 2), fmtSpread(p.p99, 2), fmtSpread(p.max, 1), String(Math.min(...rs.map((r) => r.answered))), fmtSpread(spreadOf(rs.map((r) => r.requestsPerSec))), fmtNum(spreadOf(rs.map((r) => r.meanResults))?.median ?? 0, 1), String(errors.length)])
+    }
+  }
+  const out = [title, `${s.runs} runs: median (min-max) of each run's percentile`, formatTable(rows),
+    `(Loaded with SQL in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)}, index builds ${(loaded.indexMs / 1000).toFixed(1)}, analyze ${(loaded.analyzeMs / 1000).toFixed(1)}), not through mqchat: ${loaded.perRoom} messages per room, ${pool.bodies.length} distinct bodies of 3-12 words from ${pool.common.length} common words (English and Korean), one in ten with a rare 7-letter word. Page: random room, before= uniform over full pages. Searches (default limit 20): room search for a common word in a random room; search across the caller's ${s.rooms} rooms for a common word (~4% of messages) or for a rare word that occurs. Latency measured in the orchestrator: fetch to the end of the body, keep-alive.)`]
+  for (const [k, sum] of Object.entries(summaries) as Array<[string, { errors: string[] }]>) for (const e of sum.errors) out.push(`${k}: ERROR ${e}`)
+  return { title, text: out.join('\n'), report: { title, settings: s, loadMs: loaded.loadMs, perRoom: loaded.perRoom, summaries, runs: records }, bad }
+}

@@ -1,0 +1,66 @@
+import { connect, type Socket } from 'node:net'
+import t from 'tap'
+import mqttPacket from 'mqtt-packet'
+import { sleep, startTestNode } from '../helpers/node.ts'
+import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpers/services.ts'
+
+// A session at the offline-queue cap whose user is online must still queue what it is delivered live: its
+// PUBACK decrements the packet's count of queued sessions (in Redis), and a packet it never counted would be
+// deleted while another session of the user still has it queued.
+const QUEUE_MAX = 2
+
+async function rawSubscriber(port: number, token: string, clientId: string, topic: string) {
+  const socket: Socket = connect(port, '127.0.0.1')
+  const parser = mqttPacket.parser()
+  const got: Array<{ id: number; messageId: number }> = []
+  socket.on('data', (d) => parser.parse(d))
+  socket.on('error', () => {})
+  parser.on('packet', (p: any) => {
+    if (p.cmd === 'publish') got.push({ id: JSON.parse(p.payload.toString()).id, messageId: p.messageId })
+  })
+  await new Promise((resolve) => socket.once('connect', resolve))
+  socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: false, clientId, keepalive: 60, username: '', password: Buffer.from(token) } as any))
+  socket.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic, qos: 1 }] } as any))
+  await sleep(300)
+  const ack = (messageId: number) => socket.write(mqttPacket.generate({ cmd: 'puback', messageId } as any))
+  return { socket, got, ack }
+}
+
+t.test('a capped session acknowledging a live delivery does not take the message out of another session\'s queue', { skip: onlyWithRedis().skip || onlyWithPostgres().skip }, async (t) => {
+  const url = redisUrl(t)
+  const app = await startTestNode(t, { MQTT_OFFLINE_QUEUE_MAX: String(QUEUE_MAX), REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) })
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+  const topic = `chat/${room}/+`
+  const send = (id: string) => bobClient.publishAsync(`chat/${room}/${bob.id}`, JSON.stringify({ id, body: id }), { qos: 1 })
+
+  // The tablet: a persistent session, subscribed, then offline.
+  const tablet = await app.mqtt(alice.token, { clientId: 'tablet', clean: false })
+  await tablet.subscribeAsync(topic, { qos: 1 })
+  await tablet.endAsync()
+
+  // The phone: connected, holding QUEUE_MAX deliveries unacknowledged (its queue is at the cap).
+  const phone = await rawSubscriber(app.node.ports.mqtt, alice.token, 'phone', topic)
+  t.teardown(() => phone.socket.destroy())
+  const bobClient = await app.mqtt(bob.token)
+  await send('m1')
+  await send('m2')
+  // The tablet drains its two, so its queue is empty again.
+  const drain = await app.mqtt(alice.token, { clientId: 'tablet', clean: false })
+  await sleep(800)
+  await drain.endAsync()
+
+  await send('m3')
+  await sleep(500)
+  const m3 = phone.got.find((m) => m.id === 3)
+  t.ok(m3, 'the capped phone got m3 live')
+  if (m3) phone.ack(m3.messageId)
+  await sleep(500)
+
+  const tabletAgain = await app.mqtt(alice.token, { clientId: 'tablet', clean: false })
+  const queued: number[] = []
+  tabletAgain.on('message', (_topic, payload) => queued.push(JSON.parse(payload.toString()).id))
+  await sleep(1000)
+  t.same(queued, [3], 'the tablet, far below the cap, still has m3 queued')
+  await tabletAgain.endAsync()
+})

@@ -1,0 +1,48 @@
+import t from 'tap'
+import { collect, sleep, startTestNode } from '../helpers/node.ts'
+import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpers/services.ts'
+
+const QUEUE_MAX = 5
+const SENT = 12
+
+const states = [
+  { name: 'in memory', options: {}, redis: false },
+  { name: 'in Redis', options: { skip: onlyWithRedis().skip || onlyWithPostgres().skip }, redis: true },
+]
+
+for (const state of states) {
+  t.test(`a persistent session queues at most MQTT_OFFLINE_QUEUE_MAX messages; catch-up has the rest (broker state ${state.name})`, state.options, async (t) => {
+    const env: Record<string, string> = { MQTT_OFFLINE_QUEUE_MAX: String(QUEUE_MAX) }
+    if (state.redis) {
+      const url = redisUrl(t)
+      Object.assign(env, { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) })
+    }
+    const app = await startTestNode(t, env)
+    const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+    const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+    const session = { clientId: 'phone', clean: false }
+
+    let phone = await app.mqtt(alice.token, session)
+    await phone.subscribeAsync(`chat/${room}/+`, { qos: 1 })
+    await phone.endAsync()
+
+    const bobClient = await app.mqtt(bob.token)
+    for (let i = 1; i <= SENT; i++) {
+      await bobClient.publishAsync(`chat/${room}/${bob.id}`, JSON.stringify({ id: `m${i}`, body: `message ${i}` }), { qos: 1 })
+    }
+    const stored = await app.http('GET', `/v1/rooms/${room}/messages?limit=50`, { token: alice.token })
+    t.equal(stored.body.messages.length, SENT, 'every message is stored')
+
+    phone = await app.mqtt(alice.token, session)
+    const queued = collect(phone)
+    await sleep(800)
+    t.same(queued.map((m) => m.payload.id), [1, 2, 3, 4, 5], `the session delivers the ${QUEUE_MAX} it could hold, in order`)
+
+    const sync = await app.http('POST', '/v1/sync', { token: alice.token, body: { rooms: { [room]: QUEUE_MAX } } })
+    t.same(sync.body.rooms[room].messages.map((m: { id: number }) => m.id), [6, 7, 8, 9, 10, 11, 12], 'catch-up from the last one received has the rest')
+
+    await bobClient.publishAsync(`chat/${room}/${bob.id}`, JSON.stringify({ id: 'live', body: 'after reconnecting' }), { qos: 1 })
+    await sleep(300)
+    t.same(queued.slice(QUEUE_MAX).map((m) => m.payload.clientMsgId), ['live'], 'once drained, live delivery goes on')
+  })
+}
