@@ -20,10 +20,22 @@ export interface TokenSettings {
   ttlSeconds: number
 }
 
-/** Issues and verifies ES256 access tokens; verification pins the algorithm, `iss` and `aud`. */
+/** Tokens whose verification is remembered: about 10,000 devices' worth, a few MB. */
+const VERIFIED_CACHE_MAX = 10_000
+
+/**
+ * Issues and verifies ES256 access tokens; verification pins the algorithm,
+ * `iss` and `aud`. A token that verified is remembered (by its exact text)
+ * until it expires, so a reconnect storm or a busy REST client costs one
+ * signature check per token rather than one per request (about 1 ms of CPU
+ * each, the largest part of a CONNECT). Only tokens that verified are kept,
+ * so random strings cannot fill the cache; whether the account is still
+ * enabled is checked on every use, by the callers, not here.
+ */
 export class TokenService {
   readonly #key: SigningKey
   readonly #settings: TokenSettings
+  readonly #verified = new Map<string, Required<TokenClaims>>()
 
   constructor(key: SigningKey, settings: TokenSettings) {
     this.#key = key
@@ -52,6 +64,19 @@ export class TokenService {
    * in the future (jose only checks it when a maximum age is set).
    */
   async verify(token: string): Promise<TokenClaims> {
+    const known = this.#verified.get(token)
+    if (known) {
+      if (known.expiresAt > Date.now()) return { ...known }
+      this.#verified.delete(token)
+      throw new ChatError('unauthenticated', 'The access token is invalid or expired.')
+    }
+    const claims = await this.#verifySignature(token)
+    if (this.#verified.size >= VERIFIED_CACHE_MAX) this.#verified.delete(this.#verified.keys().next().value!)
+    this.#verified.set(token, claims)
+    return { ...claims }
+  }
+
+  async #verifySignature(token: string): Promise<Required<TokenClaims>> {
     try {
       const { payload, protectedHeader } = await jwtVerify(token, this.#key.publicKey, {
         algorithms: [TOKEN_ALGORITHM],
