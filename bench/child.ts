@@ -5,6 +5,9 @@
  * its own copy for scenarios 1, 3 and 6).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { repoRoot } from './targets.ts'
 
@@ -27,18 +30,24 @@ export function killChildren(): void {
 }
 
 /**
- * Starts `node --import tsx <script>` with `config` as JSON in BENCH_LOAD_CONFIG,
+ * Starts `node --import tsx <script>` with `config` as JSON in a file named by BENCH_LOAD_CONFIG (`@<file>`),
  * its open-files limit raised to the hard limit first (scenario 4 holds thousands of sockets per process).
  */
 export function startJsonChild(script: string, config: unknown, tag: string): JsonChild {
   const raise = 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$0" "$@"'
+  // In a file: 1,000 clients' tokens are more than one environment variable may hold.
+  const configFile = join(mkdtempSync(join(tmpdir(), 'mqchat-bench-')), 'config.json')
+  writeFileSync(configFile, JSON.stringify(config))
   const child = spawn('/bin/sh', ['-c', raise, process.execPath, '--import', 'tsx', script], {
     cwd: repoRoot,
-    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_LOAD_CONFIG: JSON.stringify(config) },
+    env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_LOAD_CONFIG: `@${configFile}` },
     stdio: ['pipe', 'pipe', 'pipe'],
   })
   live.add(child)
-  child.once('exit', () => live.delete(child))
+  child.once('exit', () => {
+    live.delete(child)
+    rmSync(dirname(configFile), { recursive: true, force: true })
+  })
   child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`  ${tag}: ${chunk}`))
   const queue: Array<{ type: string; [key: string]: unknown }> = []
   const waiters: Array<(m: { type: string; [key: string]: unknown }) => void> = []

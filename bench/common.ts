@@ -1,4 +1,5 @@
 /** Types and small helpers shared by the bench orchestrator (run.ts) and the load generator (load.ts). */
+import { readFileSync } from 'node:fs'
 
 export type ScenarioName = 'throughput' | 'fanout' | 'wire'
 
@@ -96,4 +97,15 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+/**
+ * The generator's config from BENCH_LOAD_CONFIG: the JSON itself, or `@<file>`
+ * naming a file that holds it (1,000 clients' tokens are more than one
+ * environment variable may carry: Linux caps each at 128 KiB).
+ */
+export function readLoadConfig<T>(): T {
+  const value = process.env['BENCH_LOAD_CONFIG']
+  if (!value) throw new Error('BENCH_LOAD_CONFIG is not set')
+  return JSON.parse(value.startsWith('@') ? readFileSync(value.slice(1), 'utf8') : value) as T
 }

@@ -9,7 +9,7 @@
  */
 import { connect, type Socket } from 'node:net'
 import { createInterface } from 'node:readline'
-import type { Creds } from './common.ts'
+import { readLoadConfig, type Creds } from './common.ts'
 import { percentiles, type Percentiles } from './stats.ts'
 
 /** Passed in BENCH_LOAD_CONFIG. */
@@ -36,7 +36,7 @@ export interface ConnectResult {
   errors: string[]
 }
 
-const config = JSON.parse(process.env['BENCH_LOAD_CONFIG'] ?? 'null') as ConnectConfig
+const config = readLoadConfig<ConnectConfig>()
 const emit = (m: object) => process.stdout.write(JSON.stringify(m) + '\n')
 
 function mqttString(s: string): Buffer {

@@ -12,7 +12,7 @@ import type { Socket } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import mqtt, { type MqttClient } from 'mqtt'
-import { messageId, sleep, type Creds } from './common.ts'
+import { messageId, readLoadConfig, sleep, type Creds } from './common.ts'
 
 /** One chat client of scenario 2: it publishes to `topic` and subscribes to `filter` (its partner's topic). */
 export interface LatencyClient {
@@ -51,7 +51,7 @@ export interface LatencyResult {
   error?: string
 }
 
-const config = JSON.parse(process.env['BENCH_LOAD_CONFIG'] ?? 'null') as LatencyConfig
+const config = readLoadConfig<LatencyConfig>()
 const emit = (m: object) => process.stdout.write(JSON.stringify(m) + '\n')
 
 async function connect(c: LatencyClient): Promise<MqttClient> {
