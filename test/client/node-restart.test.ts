@@ -2,10 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
-import pg from 'pg'
 import t from 'tap'
 import { connect, RestClient, type ChatClient, type ChatMessage } from '../../client/index.ts'
-import { sleep } from '../helpers/node.ts'
+import { dropSchema, sleep } from '../helpers/node.ts'
 import { runMain, type MainProcess } from '../helpers/process.ts'
 import { postgresUrl } from '../helpers/services.ts'
 import { checkConversation, recordMessages, until, within } from './conversation-check.ts'
@@ -69,13 +68,3 @@ t.test('the node stops and starts again mid-conversation: nothing lost, nothing 
   checkConversation(t, sent, seenByBob, history, 'bob')
   t.ok(mqttProxy.accepted >= 4, 'both clients reconnected to the restarted node')
 })
-
-async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-  } finally {
-    await client.end()
-  }
-}

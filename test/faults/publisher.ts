@@ -1,5 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import pg from 'pg'
+export { dropSchema } from '../helpers/node.ts'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -106,13 +107,3 @@ export async function storedMessages(url: string, schema: string): Promise<Array
   }
 }
 
-/** Drops `schema` (test teardown). */
-export async function dropSchema(url: string, schema: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-  } finally {
-    await client.end()
-  }
-}

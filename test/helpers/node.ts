@@ -80,7 +80,8 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}, s
   return testNode
 }
 
-async function dropSchema(url: string, schema: string): Promise<void> {
+/** Drops `schema` and everything in it (test teardown). */
+export async function dropSchema(url: string, schema: string): Promise<void> {
   const client = new pg.Client({ connectionString: url })
   await client.connect()
   try {
