@@ -19,21 +19,11 @@ import { latencyScenario } from './latency.ts'
 import { ceilingScenario } from './pg-ceiling.ts'
 import { median, type LoadConfig, type LoadMessage, type LoadResult, type ScenarioName } from './common.ts'
 import { cpuMsOf, PostgresBackendCpu, rssOf } from './proc.ts'
+import { intEnv } from './stats.ts'
 import { formatProfile, summarizeProfile, type ProfileSummary } from './profile-summary.ts'
 import { repoRoot, startAedes, startMqchat, useMosquitto, type Target, type TargetName } from './targets.ts'
 
 // ---------------------------------------------------------------- settings
-
-function intEnv(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) {
-    process.stderr.write(`bench: ${name} must be an integer >= ${min} (got ${JSON.stringify(raw)})\n`)
-    process.exit(2)
-  }
-  return n
-}
 
 const settings = {
   runs: intEnv('BENCH_RUNS', 3),
