@@ -11,7 +11,7 @@ import { allNext, startJsonChild, type JsonChild } from './child.ts'
 import type { LatencyClient, LatencyConfig, LatencyResult } from './latency-load.ts'
 import { cpuMsOf } from './proc.ts'
 import { fmtNum, fmtSpread, formatTable, percentiles, percentileSpreads, spreadOf, type Percentiles } from './stats.ts'
-import { startAedes, type Target } from './targets.ts'
+import { directRooms, startAedes, type Target } from './targets.ts'
 
 /** Scenario 2's settings (BENCH_LATENCY_*). */
 export interface LatencySettings {
@@ -63,14 +63,7 @@ async function clientsFor(target: Target, count: number, cache: Map<Target, Late
     const m = target.mqchat
     const users = await m.newUsers(count)
     const started = performance.now()
-    const rooms: string[] = new Array(count / 2)
-    let next = 0
-    await Promise.all(Array.from({ length: 8 }, async () => {
-      while (next < count / 2) {
-        const k = next++
-        rooms[k] = (await m.http('POST', '/v1/rooms', { type: 'direct', userId: users[2 * k + 1]!.id }, users[2 * k]!.token)).room.id
-      }
-    }))
+    const rooms = await directRooms(m, users)
     log(`mqchat: made ${count / 2} direct rooms in ${((performance.now() - started) / 1000).toFixed(1)} s`)
     for (let k = 0; k < count / 2; k++) {
       const [a, b] = [users[2 * k]!, users[2 * k + 1]!]

@@ -21,7 +21,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { sleep } from './common.ts'
 import { cpuMsOf, rssOf } from './proc.ts'
 import { fmtNum, formatTable, percentiles, type Percentiles } from './stats.ts'
-import { repoRoot, startMqchat, type Target } from './targets.ts'
+import { directRooms, repoRoot, startMqchat, type Target } from './targets.ts'
 
 /** A setting from `--name value`, `--name=value` or SOAK_<NAME>; durations take s, m or h. */
 function setting(name: string, fallback: number, unit: 'count' | 'seconds' = 'count'): number {
@@ -55,14 +55,7 @@ async function connectPeers(target: Target, count: number): Promise<Peer[]> {
   const m = target.mqchat
   if (!m) throw new Error('the mqchat target has no REST handle (bench/targets.ts)')
   const users = await m.newUsers(count)
-  const rooms: string[] = new Array(count / 2)
-  let next = 0
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    while (next < count / 2) {
-      const k = next++
-      rooms[k] = (await m.http('POST', '/v1/rooms', { type: 'direct', userId: users[2 * k + 1]!.id }, users[2 * k]!.token)).room.id
-    }
-  }))
+  const rooms = await directRooms(m, users)
   const peers: Peer[] = new Array(count)
   for (let i = 0; i < count; i += 50) {
     await Promise.all(users.slice(i, i + 50).map(async (u, j) => {
