@@ -9,6 +9,7 @@ import type { Logger } from '../shared/logger.ts'
 import { boundOutgoingQueues, countMemoryQueues, redisQueueLengths, type OutgoingQueues } from './bounded-queues.ts'
 import { storeGrantedOnly } from './granted-subscriptions.ts'
 import { DISCARD_TOPIC } from './hooks/authorize-publish.ts'
+import { ignoreUnsentClears } from './unsent-clears.ts'
 
 /** What Aedes is given for routing and session state, and how to release it. */
 export interface BrokerState {
@@ -18,7 +19,8 @@ export interface BrokerState {
   persistence: unknown
   close(): Promise<void>
   /**
-   * When Redis cannot be reached, drops the Redis connections and stops
+   * When Redis cannot be reached (a connection is connecting or
+   * reconnecting), drops the Redis connections and stops
    * their retries, and answers true. mqemitter-redis closes by QUIT and waits
    * for each connection's `end`, which a connection retrying an unreachable
    * Redis never emits (ioredis 6), so its close, and Aedes's with it, would
@@ -59,6 +61,21 @@ function withoutDiscarded<T extends BrokerState['mq']>(mq: T): T {
 }
 
 /**
+ * mqemitter-redis 7 closes its connections with `quit()` and drops the
+ * promise; when the socket closes before QUIT's answer (Redis going away, or
+ * {@link BrokerState.dropIfUnreachable}), ioredis rejects it, unhandled,
+ * which would end the process in the middle of its shutdown.
+ */
+function quietQuit(connection: Redis): void {
+  const quit = connection.quit.bind(connection)
+  connection.quit = ((...args: Parameters<Redis['quit']>) => {
+    const answer = quit(...args)
+    answer.catch(() => {})
+    return answer
+  }) as Redis['quit']
+}
+
+/**
  * Broker state in this process's memory (one node), or, with `redis`, shared
  * by every node: mqemitter-redis routes publishes between nodes over pub/sub
  * and aedes-persistence-redis keeps sessions under `keyPrefix`, so a client
@@ -67,23 +84,24 @@ function withoutDiscarded<T extends BrokerState['mq']>(mq: T): T {
  */
 export function createBrokerState(redis: { url: string; keyPrefix: string } | undefined, log: Logger, queues: { max: number; isOnline(userId: string): Promise<boolean> }): BrokerState {
   if (!redis) {
-    const memory = storeGrantedOnly(memoryPersistence())
+    const memory = ignoreUnsentClears(storeGrantedOnly(memoryPersistence()))
     return { mq: withoutDiscarded(mqemitter()), persistence: boundOutgoingQueues(memory, queues.max, countMemoryQueues(memory), queues.isOnline, log), close: async () => {}, dropIfUnreachable: () => false }
   }
   const connections = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url, { keyPrefix: redis.keyPrefix })]
   for (const connection of connections) connection.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
   const [subConn, pubConn, sessions] = connections as [Redis, Redis, Redis]
+  for (const connection of [subConn, pubConn]) quietQuit(connection)
   const mq = mqemitterRedis({ subConn, pubConn })
   mq.state.on('error', (err: Error) => log.warn({ err: err.message }, 'redis message routing error'))
-  const redisPersistence = storeGrantedOnly(new ChatRedisPersistence({ conn: sessions }))
-  const persistence = boundOutgoingQueues(redisPersistence as typeof redisPersistence & OutgoingQueues, queues.max, redisQueueLengths(sessions), queues.isOnline, log)
+  const redisPersistence = ignoreUnsentClears(storeGrantedOnly(new ChatRedisPersistence({ conn: sessions })))
+  const persistence = boundOutgoingQueues(redisPersistence, queues.max, redisQueueLengths(sessions), queues.isOnline, log)
   return {
     mq: withoutDiscarded(mq),
     persistence,
     // Aedes closes `mq`, and with it both pub/sub connections; the sessions connection is ours.
     close: () => persistence.destroy(),
     dropIfUnreachable: () => {
-      if (connections.every((connection) => connection.status === 'ready' || connection.status === 'end')) return false
+      if (!connections.some((connection) => connection.status === 'reconnecting' || connection.status === 'connecting')) return false
       connections.forEach((connection) => connection.disconnect())
       return true
     },

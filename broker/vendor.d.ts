@@ -16,6 +16,9 @@ declare module 'aedes-persistence-redis/asyncPersistence.js' {
     constructor(opts: { conn: Redis; maxSessionDelivery?: number })
     setup(broker: unknown): Promise<void>
     addSubscriptions(client: import('aedes').Client, subs: Array<{ topic: string }>): Promise<unknown>
+    outgoingEnqueue(sub: { clientId: string }, packet: { topic: string }): Promise<unknown>
+    outgoingEnqueueCombi(subs: Array<{ clientId: string }>, packet: { topic: string }): Promise<unknown>
+    outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<unknown>
     destroy(): Promise<void>
   }
 }

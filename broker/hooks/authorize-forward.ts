@@ -10,9 +10,20 @@ import type { Sessions } from '../sessions.ts'
  * be outside the room. The hook is synchronous, so it trusts the cache's
  * last known answer and lets through what the cache has not loaded (the
  * subscription itself was checked).
+ *
+ * Nothing goes to a client before its CONNACK ([MQTT-3.2.0-1]: the first
+ * packet from the server is CONNACK). Aedes restores a persistent session's
+ * subscriptions before it writes the CONNACK (handlers/connect.js,
+ * `restoreSubs` before `doConnack`), so a message published in between
+ * would be written first, and MQTT.js then stops taking the session's
+ * queued messages. Holding it back loses nothing: Aedes queues a QoS 1
+ * message for every persistent session before it emits it
+ * (`enqueueOffline` before `emitPacket`), and the queue is read after the
+ * CONNACK.
  */
 export function authorizeForwardHook(deps: { membership: MembershipCache; sessions: Sessions }) {
   return function authorizeForward(client: Client, packet: AedesPublishPacket): AedesPublishPacket | null {
+    if (!(client as Client & { connackSent?: boolean }).connackSent) return null
     const session = deps.sessions.get(client)
     if (!session) return null
     const userTopic = parseUserTopic(packet.topic)

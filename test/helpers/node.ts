@@ -91,20 +91,46 @@ export async function dropSchema(url: string, schema: string): Promise<void> {
   }
 }
 
-/** Resolves with the next `count` messages `client` receives on topics matching `filter`. */
-export function nextMessages(client: MqttClient, count: number, filter: (topic: string) => boolean = () => true): Promise<Array<{ topic: string; payload: any }>> {
-  return new Promise((resolve) => {
+/**
+ * Resolves with the next `count` messages `client` receives on topics matching
+ * `filter`; rejects after `timeoutMs` naming what did arrive, so a lost message
+ * fails its own assertion instead of the whole file's timeout.
+ */
+export function nextMessages(client: MqttClient, count: number, filter: (topic: string) => boolean = () => true, timeoutMs = 15_000): Promise<Array<{ topic: string; payload: any }>> {
+  return new Promise((resolve, reject) => {
     const got: Array<{ topic: string; payload: any }> = []
+    const timer = setTimeout(() => {
+      client.off('message', onMessage)
+      reject(new Error(`${got.length} of ${count} messages within ${timeoutMs} ms: ${JSON.stringify(got).slice(0, 500)}`))
+    }, timeoutMs)
     const onMessage = (topic: string, payload: Buffer) => {
       if (!filter(topic)) return
       got.push({ topic, payload: JSON.parse(payload.toString()) })
       if (got.length === count) {
+        clearTimeout(timer)
         client.off('message', onMessage)
         resolve(got)
       }
     }
     client.on('message', onMessage)
   })
+}
+
+/**
+ * The next `count` distinct chat messages `client` receives, in message-number
+ * order. For a persistent session reconnecting, when a message may come both
+ * from its queue and live (QoS 1 is at least once; docs/PROTOCOL.md, Holes).
+ */
+export async function distinctMessages(client: MqttClient, count: number, timeoutMs = 15_000): Promise<Array<{ topic: string; payload: any }>> {
+  const seen = new Map<string, { topic: string; payload: any }>()
+  const started = Date.now()
+  const got = collect(client)
+  while (Date.now() - started < timeoutMs) {
+    for (const message of got) seen.set(`${message.payload.roomId}/${message.payload.id}`, message)
+    if (seen.size >= count) return [...seen.values()].sort((a, b) => a.payload.id - b.payload.id)
+    await sleep(20)
+  }
+  throw new Error(`${seen.size} of ${count} distinct messages within ${timeoutMs} ms`)
 }
 
 /** Collects every message `client` receives from now on. */
