@@ -22,8 +22,26 @@ export const MIGRATIONS: Record<string, Migration> = {
  */
 export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
   const { rows } = await sql<{ schema: string }>`SELECT current_schema() AS schema`.execute(db)
-  const migrator = new Migrator({ db, migrationTableSchema: rows[0]!.schema, provider: { getMigrations: async () => MIGRATIONS } })
-  const result = await migrator.migrateToLatest()
-  if (result.error) throw result.error
-  return result
+  const schema = rows[0]!.schema
+  const migrator = new Migrator({ db, migrationTableSchema: schema, provider: { getMigrations: async () => MIGRATIONS } })
+  for (let attempt = 1; ; attempt++) {
+    const result = await migrator.migrateToLatest()
+    if (!result.error) return result
+    if (attempt === INTROSPECTION_ATTEMPTS || !isOtherSchemaGone(result.error, schema)) throw result.error
+    await new Promise((resolve) => setTimeout(resolve, 10 * attempt))
+  }
+}
+
+const INTROSPECTION_ATTEMPTS = 10
+
+/**
+ * Kysely's migrator looks for its tables with a query that checks the
+ * privileges on every schema of the database by name; a schema another
+ * user of the database drops meanwhile makes that check fail with
+ * `invalid_schema_name` (3F000) naming that schema. Nothing was applied
+ * then, so the migration is simply tried again.
+ */
+function isOtherSchemaGone(err: unknown, ours: string): boolean {
+  const { code, message } = err as { code?: unknown; message?: unknown }
+  return code === '3F000' && typeof message === 'string' && !message.includes(`"${ours}"`)
 }

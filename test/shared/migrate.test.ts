@@ -37,3 +37,37 @@ t.test('migrations in one schema do not depend on another schema of the same dat
     for (const handle of handles) await handle.close()
   }
 })
+
+t.test('migrations succeed while other schemas of the database come and go', onlyWithPostgres(), async (t) => {
+  const tag = `${process.pid}_${randomBytes(4).toString('hex')}`
+  const schemas = Array.from({ length: 4 }, (_, i) => `t_mig_churn_${i}_${tag}`)
+  t.teardown(() => dropSchemas(schemas))
+  const churner = new pg.Client({ connectionString: url })
+  await churner.connect()
+  let churning = true
+  let churned = 0
+  const churn = (async () => {
+    while (churning) {
+      const other = `t_mig_gone_${tag}_${churned++}`
+      await churner.query(`CREATE SCHEMA "${other}"`)
+      await churner.query(`CREATE TABLE "${other}".x (a int)`)
+      await churner.query(`DROP SCHEMA "${other}" CASCADE`)
+      await new Promise((resolve) => setTimeout(resolve, 2))
+    }
+  })()
+  try {
+    for (const schema of schemas) {
+      const database = await openDatabase(loadConfig({ DATABASE_URL: url, DATABASE_SCHEMA: schema }), createLogger('silent'))
+      try {
+        const result = await migrateToLatest(database.db)
+        t.equal(result.results?.length, Object.keys(MIGRATIONS).length, `${schema} migrated while ${churned} other schemas came and went`)
+      } finally {
+        await database.close()
+      }
+    }
+  } finally {
+    churning = false
+    await churn
+    await churner.end()
+  }
+})
