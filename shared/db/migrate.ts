@@ -5,6 +5,7 @@ import * as chatFeatures from './migrations/0002_chat_features.ts'
 import * as admin from './migrations/0003_admin.ts'
 import * as push from './migrations/0004_push.ts'
 import * as commitBatch from './migrations/0005_commit_batch.ts'
+import * as searchTimeOrder from './migrations/0006_search_time_order.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -13,6 +14,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0003_admin': admin,
   '0004_push': push,
   '0005_commit_batch': commitBatch,
+  '0006_search_time_order': searchTimeOrder,
 }
 
 /**

@@ -43,7 +43,7 @@ export function toEnvelope(row: EnvelopeRow): MessageEnvelope {
 }
 
 /** The columns an envelope is made of (never the search grams). */
-type EnvelopeRow = Omit<MessageRow, 'search_grams'>
+export type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 
 /** The columns to select for {@link toEnvelope}. */
 export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const

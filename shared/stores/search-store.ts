@@ -1,9 +1,9 @@
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool } from 'kysely'
 import type { Database } from '../db/schema.ts'
-import { ChatError } from '../errors.ts'
 import type { MessageEnvelope } from '../protocol.ts'
 import { queryGrams, rawWordsOf } from '../search/grams.ts'
-import { ENVELOPE_COLUMNS, toEnvelope } from './message-store.ts'
+import { ENVELOPE_COLUMNS, toEnvelope, type EnvelopeRow } from './message-store.ts'
+import { decodeCursor, encodeCursor, type Position } from './search-cursor.ts'
 
 /** One page of matches, newest first; pass `nextCursor` back for the next page (null: this was the last). */
 export interface SearchPage {
@@ -18,42 +18,38 @@ export interface SearchRequest {
   cursor?: string | undefined
 }
 
-/** Where a page ended: the last match's exact time (UTC, microseconds), room and number. */
-interface Position {
-  at: string
-  roomId: string
-  id: number
-}
-
 /** Which rooms a search covers. */
 type Scope = (eb: ExpressionBuilder<Database, 'messages'>) => Expression<SqlBool>
 
-const EXACT_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/
-const ROOM_ID = /^[A-Za-z0-9_-]{1,64}$/
-
 /**
- * Message search on the `messages_search` GIN index (see `search/grams.ts`).
- * The index finds rows holding every gram of the query; a substring test of
- * each query word against the normalized body then drops rows whose grams
- * only appear apart. Every query word must match (AND); deleted messages
- * never do. Matches come newest first, ordered by (time, room, number), and
- * pages continue strictly after the last row of the previous one, so rows
- * sharing a commit time are neither repeated nor skipped.
+ * Message search. Every query word must occur in the normalized body (AND);
+ * deleted messages never match. Matches come newest first, ordered by
+ * (time, room, number), and pages continue strictly after the last row of
+ * the previous one, so rows sharing a commit time are neither repeated nor
+ * skipped. Two ways to the same answer:
  *
- * EXPLAIN ANALYZE on Postgres 15, 5,000 messages in 20 rooms after VACUUM
- * ANALYZE: a selective query (10 matches) is a Bitmap Index Scan on
- * `messages_search`, the substring filter on those heap rows, then a
- * sort, 0.1 ms, in one room and across rooms (the membership subquery joins
- * through `room_members_user`). Freshly inserted rows wait in the GIN
- * pending list (fastupdate) until vacuum, and the planner prices that list
- * high: before vacuuming, 5,000 rows got a sequential scan (10 ms) and
- * 50,000 the index. Autovacuum empties the list on an insert-heavy table.
+ * - the newest `recentWindow` messages in scope, walked on the time-ordered
+ *   indexes (migration 0006), when they hold more than a page of matches or
+ *   are all there is: a common word, which the word index would answer with
+ *   thousands of rows to test and sort (1.3 s at 1,000,000 messages);
+ * - otherwise the `messages_search` GIN index (see `search/grams.ts`): it
+ *   finds rows holding every gram of the query, and a substring test of each
+ *   word drops rows whose grams only appear apart. EXPLAIN ANALYZE on
+ *   Postgres 15, 5,000 messages in 20 rooms after VACUUM ANALYZE: a
+ *   selective query (10 matches) is a Bitmap Index Scan, the substring
+ *   filter on those heap rows, then a sort, 0.1 ms, in one room and across
+ *   rooms. Freshly inserted rows wait in the GIN pending list (fastupdate)
+ *   until vacuum, and the planner prices that list high; autovacuum empties
+ *   it on an insert-heavy table.
  */
 export class SearchStore {
   readonly #db: Kysely<Database>
+  readonly #recentWindow: number
 
-  constructor(db: Kysely<Database>) {
+  /** `recentWindow`: newest messages in scope a search walks before it turns to the word index. */
+  constructor(db: Kysely<Database>, recentWindow = RECENT_WINDOW) {
     this.#db = db
+    this.#recentWindow = recentWindow
   }
 
   /** Matches in one room. */
@@ -69,16 +65,7 @@ export class SearchStore {
   async #search(scope: Scope, request: SearchRequest): Promise<SearchPage> {
     const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor)
     const words = [...new Set(rawWordsOf(request.text))]
-    let select = this.#db.selectFrom('messages')
-      .select(ENVELOPE_COLUMNS)
-      // The exact time as text: a JS Date would cut it to milliseconds and pages would repeat or skip rows.
-      .select(sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('exact_at'))
-      .where(scope)
-      .where('deleted_at', 'is', null)
-      .where(sql<SqlBool>`search_grams @> ${queryGrams(request.text)}::text[]`)
-      .where((eb) => eb.and(words.map((word) => sql<SqlBool>`strpos(translate(lower(normalize(body, NFKC)), 'ς', 'σ'), translate(lower(normalize(${word}, NFKC)), 'ς', 'σ')) > 0`)))
-    if (after) select = select.where(sql<SqlBool>`(created_at, room_id, seq) < (${after.at}::timestamptz, ${after.roomId}, ${after.id})`)
-    const rows = await select.orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc').limit(request.limit + 1).execute()
+    const rows = (await this.#recentMatches(scope, request.text, words, after, request.limit)) ?? (await this.#indexedMatches(scope, request.text, words, after, request.limit))
     const page = rows.slice(0, request.limit)
     const last = page.at(-1)
     const more = rows.length > page.length && last !== undefined
@@ -87,37 +74,67 @@ export class SearchStore {
       nextCursor: more ? encodeCursor({ at: last.exact_at, roomId: last.room_id, id: Number(last.seq) }) : null,
     }
   }
-}
 
-function encodeCursor(position: Position): string {
-  return Buffer.from(JSON.stringify([position.at, position.roomId, position.id])).toString('base64url')
-}
-
-/** The position in a cursor this store made; `validation_failed` for anything else. */
-function decodeCursor(cursor: string): Position {
-  const position = parseCursor(cursor)
-  if (position) return position
-  const message = 'not a cursor from a previous page of this search'
-  throw new ChatError('validation_failed', `cursor: ${message}`, { issues: [{ path: 'cursor', message }] })
-}
-
-function parseCursor(cursor: string): Position | undefined {
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
+  /**
+   * The first `limit + 1` matches among the newest `recentWindow`
+   * messages in scope (after the cursor), walked on the time-ordered
+   * indexes: the answer whenever the window holds more than a page of
+   * matches (the window is a prefix of the result order) or holds every
+   * message in scope. Undefined otherwise, for the word index to answer.
+   * A common word is answered here without touching the thousands of rows
+   * that hold it; a rare one costs one bounded walk before the index.
+   */
+  async #recentMatches(scope: Scope, text: string, words: string[], after: Position | undefined, limit: number): Promise<SearchRow[] | undefined> {
+    const rows = await this.#db
+      .with('recent', (db) => {
+        let recent = db.selectFrom('messages').select([...ENVELOPE_COLUMNS, 'search_grams']).where(scope).where('deleted_at', 'is', null)
+        if (after) recent = recent.where(afterPosition(after))
+        return recent.orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc').limit(this.#recentWindow)
+      })
+      .selectFrom('recent')
+      .select(ENVELOPE_COLUMNS)
+      .select(exactTime)
+      .select((eb) => eb.selectFrom('recent').select(eb.fn.countAll<number>().as('n')).as('scanned'))
+      // The grams first: a cheap test that spares most rows the normalization of the exact one.
+      .where(sql<SqlBool>`search_grams @> ${queryGrams(text)}::text[]`)
+      .where(bodyHoldsAll(words))
+      .orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc')
+      .limit(limit + 1)
+      .execute()
+    if (rows.length > limit) return rows
+    if (rows.length > 0 && Number(rows[0]!.scanned) < this.#recentWindow) return rows
     return undefined
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3) return undefined
-  const [at, roomId, id] = parsed as unknown[]
-  if (typeof at !== 'string' || !isExactTime(at) || typeof roomId !== 'string' || !ROOM_ID.test(roomId)) return undefined
-  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) return undefined
-  return { at, roomId, id }
+
+  /** Matches on the `messages_search` GIN index: every message holding the query's grams, then the exact test, then the sort. */
+  async #indexedMatches(scope: Scope, text: string, words: string[], after: Position | undefined, limit: number): Promise<SearchRow[]> {
+    let select = this.#db.selectFrom('messages')
+      .select(ENVELOPE_COLUMNS)
+      .select(exactTime)
+      .where(scope)
+      .where('deleted_at', 'is', null)
+      .where(sql<SqlBool>`search_grams @> ${queryGrams(text)}::text[]`)
+      .where(bodyHoldsAll(words))
+    if (after) select = select.where(afterPosition(after))
+    return select.orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc').limit(limit + 1).execute()
+  }
 }
 
-/** A time as `encodeCursor` writes it, and a real one (Postgres would refuse 30 February with a 500). */
-function isExactTime(at: string): boolean {
-  if (!EXACT_TIME.test(at)) return false
-  const time = new Date(at)
-  return time.getTime() > 0 && time.toISOString().slice(0, 23) === at.slice(0, 23)
+/** Newest messages in scope a search walks before it turns to the word index, by default. */
+const RECENT_WINDOW = 2000
+
+/** The exact time as text: a JS Date would cut it to milliseconds and pages would repeat or skip rows. */
+const exactTime = sql<string>`to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as('exact_at')
+
+/** A matching row, with its exact time for the cursor. */
+type SearchRow = EnvelopeRow & { exact_at: string }
+
+/** Every query word occurs in the normalized body (substring, so grams that only appear apart do not count). */
+function bodyHoldsAll(words: string[]): (eb: ExpressionBuilder<any, any>) => Expression<SqlBool> {
+  return (eb) => eb.and(words.map((word) => sql<SqlBool>`strpos(translate(lower(normalize(body, NFKC)), 'ς', 'σ'), translate(lower(normalize(${word}, NFKC)), 'ς', 'σ')) > 0`))
+}
+
+/** Strictly after `position` in result order (newest first). */
+function afterPosition(position: Position): Expression<SqlBool> {
+  return sql<SqlBool>`(created_at, room_id, seq) < (${position.at}::timestamptz, ${position.roomId}, ${position.id})`
 }

@@ -1,0 +1,51 @@
+import t from 'tap'
+import { MessageStore } from '../../shared/stores/message-store.ts'
+import { SearchStore, type SearchPage } from '../../shared/stores/search-store.ts'
+import { startTestNode } from '../helpers/node.ts'
+
+/** Every match, page by page, as `room/id`. */
+async function everyMatch(search: (cursor: string | undefined) => Promise<SearchPage>): Promise<string[]> {
+  const found: string[] = []
+  let cursor: string | undefined
+  do {
+    const page = await search(cursor)
+    found.push(...page.messages.map((m) => `${m.roomId}/${m.id}`))
+    cursor = page.nextCursor ?? undefined
+  } while (cursor)
+  return found
+}
+
+// The recent-window walk and the word index must give the same pages; a tiny window makes both run.
+t.test('search answers the same from the newest messages and from the word index', async (t) => {
+  const app = await startTestNode(t)
+  const { db } = app.node.database
+  const { writer } = app.node.services
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const group = async () => (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'group', name: 'g', memberIds: [bob.id] } })).body.room.id as string
+  const [roomA, roomB] = [await group(), await group()]
+  const bodies = (n: number) => Array.from({ length: n }, (_, i) => (i === 1 ? 'zebra crossing' : i % 3 === 0 ? `apple pie ${i}` : `plain words ${i}`))
+  for (const [roomId, count] of [[roomA, 30], [roomB, 12]] as const) {
+    for (const [i, body] of bodies(count).entries()) await writer.write({ roomId, senderId: i % 2 ? alice.id : bob.id, clientMsgId: `m${i}`, body })
+  }
+  t.ok(await new MessageStore(db).delete(roomA, 25, bob.id), '"apple pie 24" deleted')
+
+  const stores = { 'word index only': new SearchStore(db, 0), 'window of 5': new SearchStore(db, 5), 'window over all': new SearchStore(db, 10_000) }
+  const scopes = {
+    'room A': (store: SearchStore, text: string) => (cursor?: string) => store.inRoom(roomA, { text, limit: 4, cursor }),
+    'all of alice\'s rooms': (store: SearchStore, text: string) => (cursor?: string) => store.inRoomsOf(alice.id, { text, limit: 4, cursor }),
+  }
+  const expected: Record<string, Record<string, number>> = {
+    apple: { 'room A': 9, 'all of alice\'s rooms': 13 },
+    zebra: { 'room A': 1, 'all of alice\'s rooms': 2 },
+    'apple 27': { 'room A': 1, 'all of alice\'s rooms': 1 },
+    absent: { 'room A': 0, 'all of alice\'s rooms': 0 },
+  }
+  for (const [text, counts] of Object.entries(expected)) {
+    for (const [scopeName, scope] of Object.entries(scopes)) {
+      const answers = await Promise.all(Object.values(stores).map((store) => everyMatch(scope(store, text))))
+      const reference = answers[0]!
+      t.equal(reference.length, counts[scopeName], `"${text}" in ${scopeName}: ${counts[scopeName]} matches (the deleted one is not)`)
+      Object.keys(stores).slice(1).forEach((name, i) => t.same(answers[i + 1], reference, `"${text}" in ${scopeName}: ${name} pages as the word index does`))
+    }
+  }
+})
