@@ -59,7 +59,7 @@ export function requireUser(services: Services) {
     const match = /^Bearer ([A-Za-z0-9._~+/=-]+)$/.exec(header)
     if (!match) throw new ChatError('unauthenticated', 'Send "Authorization: Bearer <access token>".')
     const claims = await services.tokens.verify(match[1]!)
-    await services.accounts.activeUser(claims.userId)
+    await services.accounts.assertActive(claims.userId)
     ctx.state.userId = claims.userId
     await next()
   }

@@ -53,6 +53,8 @@ export const CONFIG_SPEC = {
   WRITE_CONCURRENCY: { schema: positiveInt.max(16).default(2), doc: 'Group-commit batches in flight at once, each on its own connection (must stay below `DATABASE_POOL_MAX`).' },
   MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },
   MEMBERSHIP_CACHE_TTL_MS: { schema: positiveInt.default(30000), doc: 'How long a cached member list is trusted before it is read again (changes made through mqchat reach every node at once; this bounds only changes made behind its back).' },
+  ACCOUNT_CACHE_TTL_MS: { schema: positiveInt.default(5000), doc: 'How long a node trusts that an account it has read is enabled, for CONNECT and REST requests (an admin\'s disable reaches every node at once; this bounds only changes made behind mqchat\'s back).' },
+  ACCOUNT_CACHE_USERS: { schema: positiveInt.default(100000), doc: 'Accounts each node remembers as enabled (see `ACCOUNT_CACHE_TTL_MS`).' },
   MESSAGE_RATE_PER_MINUTE: { schema: positiveInt.default(60), doc: 'Messages a user may send per minute, over all their devices (and, with `REDIS_URL`, all nodes); beyond it sends are refused with `rate_limited`.' },
   MESSAGE_RATE_BURST: { schema: positiveInt.default(20), doc: 'Messages a user may send at once before `MESSAGE_RATE_PER_MINUTE` applies (the token bucket\'s size).' },
   TYPING_THROTTLE_MS: { schema: positiveInt.default(2000), doc: 'A user\'s typing signals in one room are passed on at most once per this interval; the rest are dropped.' },

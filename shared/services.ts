@@ -78,6 +78,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const push = await createPush(db, config, log, { members: membership, messages, isOnline: (userId) => presenceRegistry.isOnline(userId) })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
   const typing = new TypingService({ members: membership, realtime, throttleMs: config.TYPING_THROTTLE_MS })
+  const accounts = new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST, { ttlMs: config.ACCOUNT_CACHE_TTL_MS, maxUsers: config.ACCOUNT_CACHE_USERS })
   const membershipAdmin = new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS })
   return {
     signingKey,
@@ -90,15 +91,18 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     typing,
     roomEvents: new RoomEventService({ reads, typing, messages }),
     presence,
-    accounts: new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST),
+    accounts,
     rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS, realtime),
     search: new SearchService({ store: new SearchStore(db), members: membership, pageMax: config.HISTORY_PAGE_MAX }),
     membershipAdmin,
-    admin: new AdminService({ store: new AdminStore(db), messages, membership: membershipAdmin, presence, realtime }),
+    admin: new AdminService({ store: new AdminStore(db), messages, membership: membershipAdmin, presence, accounts, realtime }),
     applyClusterNote(note) {
       if (note.kind === 'membership') membership.apply(note)
       else if (note.kind === 'evict_connections') presence.evictLocal(note.connectionIds)
-      else if (note.kind === 'user_disabled') presence.setDisabled(note.userId, note.disabled)
+      else if (note.kind === 'user_disabled') {
+        accounts.forget(note.userId)
+        presence.setDisabled(note.userId, note.disabled)
+      }
     },
   }
 }

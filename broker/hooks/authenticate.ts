@@ -28,7 +28,8 @@ export function scopedClientId(userId: string, clientId: string): string {
 /**
  * CONNECT: the password carries the access token; the username may be empty,
  * the user's id or the user's name (any case), but must be present. A missing or invalid token
- * gets return code 4; a valid token of a deleted or disabled account gets 5;
+ * gets return code 4; a valid token of a deleted or disabled account gets 5 (the
+ * account is read, or remembered as enabled for `ACCOUNT_CACHE_TTL_MS`);
  * a database that cannot answer gets 3. Aedes runs this step after it has
  * read the client id and before anything uses it, so the id is scoped here.
  * An accepted connection counts for its user's presence until its socket
@@ -47,7 +48,7 @@ export function authenticateHook(deps: { tokens: TokenService; accounts: Account
         if (username && username !== claims.userId && username.toLowerCase() !== claims.username.toLowerCase()) {
           throw refusal(BAD_USERNAME_OR_PASSWORD, 'username does not match the token')
         }
-        await deps.accounts.activeUser(claims.userId).catch((err: unknown) => {
+        await deps.accounts.assertActive(claims.userId).catch((err: unknown) => {
           throw err instanceof ChatError ? refusal(NOT_AUTHORIZED, 'account disabled or deleted') : refusal(SERVER_UNAVAILABLE, 'account look-up failed')
         })
         ;(client as { id: string }).id = scopedClientId(claims.userId, client.id)

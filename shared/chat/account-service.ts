@@ -12,17 +12,27 @@ export interface LoginResult {
   user: PublicUser
 }
 
+/** How long, and for how many accounts, a node trusts that an account it read is enabled. */
+export interface ActiveCacheLimits {
+  ttlMs: number
+  maxUsers: number
+}
+
 /** Registration, login and user look-up. Input is already shape-checked by the adapter. */
 export class AccountService {
   readonly #users: UserStore
   readonly #tokens: TokenService
   readonly #scryptCost: number
+  readonly #activeCache: ActiveCacheLimits
+  /** Accounts lately read as enabled, and until when that is trusted. */
+  readonly #activeUntil = new Map<string, number>()
   #decoy: Promise<string> | undefined
 
-  constructor(users: UserStore, tokens: TokenService, scryptCost: number) {
+  constructor(users: UserStore, tokens: TokenService, scryptCost: number, activeCache: ActiveCacheLimits = { ttlMs: 0, maxUsers: 0 }) {
     this.#users = users
     this.#tokens = tokens
     this.#scryptCost = scryptCost
+    this.#activeCache = activeCache
   }
 
   /** Creates an account; `username_taken` if the name is in use (any case). */
@@ -48,6 +58,29 @@ export class AccountService {
     const row = await this.#users.findById(userId)
     if (!row || row.disabled) throw new ChatError('unauthenticated', 'The account no longer exists or is disabled.')
     return toPublicUser(row)
+  }
+
+  /**
+   * Resolves if `userId` is an enabled account; `unauthenticated` otherwise.
+   * Every CONNECT and REST request asks, so an answer is remembered for
+   * `ttlMs`: reading the account each time cost a query per request and
+   * about half of this node's connect rate. An admin's disable reaches
+   * every node as a cluster note, which calls {@link forget}; the broker
+   * also closes connections of a user disabled moments earlier
+   * (`PresenceService.setDisabled`).
+   */
+  async assertActive(userId: string): Promise<void> {
+    const until = this.#activeUntil.get(userId)
+    if (until !== undefined && until > Date.now()) return
+    await this.activeUser(userId)
+    if (this.#activeCache.ttlMs === 0) return
+    if (this.#activeUntil.size >= this.#activeCache.maxUsers) this.#activeUntil.clear()
+    this.#activeUntil.set(userId, Date.now() + this.#activeCache.ttlMs)
+  }
+
+  /** Stops trusting what was read of `userId`'s account (it was disabled or enabled). */
+  forget(userId: string): void {
+    this.#activeUntil.delete(userId)
   }
 
   /** Users matching `query` in username or display name. */

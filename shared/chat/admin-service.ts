@@ -4,6 +4,7 @@ import type { Realtime } from '../realtime.ts'
 import { SYSTEM_USER_ID, type AdminStore, type AdminUser, type StoredCounts } from '../stores/admin-store.ts'
 import type { MembershipService } from './membership-service.ts'
 import type { MessageService, SendResult } from './message-service.ts'
+import type { AccountService } from './account-service.ts'
 import type { PresenceService } from './presence-service.ts'
 
 /** What `GET /v1/admin/stats` answers: the database's counts and the live connections per node. */
@@ -30,13 +31,15 @@ export class AdminService {
   readonly #messages: MessageService
   readonly #membership: MembershipService
   readonly #presence: PresenceService
+  readonly #accounts: Pick<AccountService, 'forget'>
   readonly #realtime: Realtime
 
-  constructor(deps: { store: AdminStore; messages: MessageService; membership: MembershipService; presence: PresenceService; realtime: Realtime }) {
+  constructor(deps: { store: AdminStore; messages: MessageService; membership: MembershipService; presence: PresenceService; accounts: Pick<AccountService, 'forget'>; realtime: Realtime }) {
     this.#store = deps.store
     this.#messages = deps.messages
     this.#membership = deps.membership
     this.#presence = deps.presence
+    this.#accounts = deps.accounts
     this.#realtime = deps.realtime
   }
 
@@ -68,6 +71,7 @@ export class AdminService {
     if (!user) throw new ChatError('user_not_found')
     if (change.disabled !== undefined) {
       // At once on this node, and on every other through the note (this node applies it again, harmlessly).
+      this.#accounts.forget(userId)
       this.#presence.setDisabled(userId, change.disabled)
       this.#realtime.broadcast({ kind: 'user_disabled', userId, disabled: change.disabled })
     }

@@ -1,14 +1,15 @@
 import { createHmac, createPrivateKey, createPublicKey, createSign, sign as signRaw } from 'node:crypto'
 import { SignJWT, exportJWK, generateKeyPair, type JWTHeaderParameters } from 'jose'
 import t from 'tap'
-import { startTestNode } from '../helpers/node.ts'
+import { sleep, startTestNode } from '../helpers/node.ts'
 
 // Hostile access tokens (issue 8): every forgery is refused both by the REST
 // API (401 unauthenticated) and at MQTT CONNECT (CONNACK 4, or 5 for an
 // account that is disabled), while a control token built the same way but
 // honestly is accepted on both, so each refusal is the check at work.
 
-const app = await startTestNode(t)
+// Accounts read as enabled are trusted for 1.5 s here (ACCOUNT_CACHE_TTL_MS), so a change made behind mqchat's back shows quickly.
+const app = await startTestNode(t, { ACCOUNT_CACHE_TTL_MS: '1500' })
 const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
 const { signingKey } = app.node.services
 const { JWT_ISSUER: iss, JWT_AUDIENCE: aud } = app.config
@@ -159,10 +160,13 @@ t.test('a disabled account\'s unexpired token is refused', async (t) => {
   const carol = await app.user('carol')
   t.equal((await restStatus(carol.token)).status, 200, 'control: accepted while the account is enabled')
   t.equal(await connackCode(carol.token), 0, 'control: MQTT accepted too')
-  // Straight in the database: the admin API for this is someone else's and must not be needed.
+  // Straight in the database, behind mqchat's back (the admin API reaches every node at once: admin-disable.test.ts).
   await app.node.database.db.updateTable('users').set({ disabled: true }).where('id', '=', carol.id).execute()
-  t.same(await restStatus(carol.token), { status: 401, code: 'unauthenticated' }, 'REST: 401 unauthenticated')
-  t.equal(await connackCode(carol.token), 5, 'MQTT: CONNACK 5 (not authorized)')
+  t.same(await restStatus(carol.token), { status: 401, code: 'unauthenticated' }, 'REST /v1/users/me, which reads the account itself: 401 at once')
+  t.equal(await connackCode(carol.token), 0, 'MQTT within ACCOUNT_CACHE_TTL_MS: the node still trusts what it read')
+  await sleep(1600)
+  t.equal(await connackCode(carol.token), 5, 'MQTT once ACCOUNT_CACHE_TTL_MS has passed: CONNACK 5 (not authorized)')
+  t.same((await app.http('GET', '/v1/rooms', { token: carol.token })).body?.error?.code, 'unauthenticated', 'and any REST request: unauthenticated')
   const relogin = await app.http('POST', '/v1/auth/login', { body: { username: 'carol', password: 'password-carol' } })
   t.equal(relogin.status, 401, 'and no new token is issued')
 })
