@@ -6,6 +6,7 @@ import * as admin from './migrations/0003_admin.ts'
 import * as push from './migrations/0004_push.ts'
 import * as commitBatch from './migrations/0005_commit_batch.ts'
 import * as searchTimeOrder from './migrations/0006_search_time_order.ts'
+import * as commitBatchPlan from './migrations/0007_commit_batch_plan.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0004_push': push,
   '0005_commit_batch': commitBatch,
   '0006_search_time_order': searchTimeOrder,
+  '0007_commit_batch_plan': commitBatchPlan,
 }
 
 /**
