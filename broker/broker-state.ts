@@ -19,8 +19,8 @@ export interface BrokerState {
   persistence: unknown
   close(): Promise<void>
   /**
-   * When Redis cannot be reached (a connection is connecting or
-   * reconnecting), drops the Redis connections and stops
+   * When Redis cannot be reached (a connection neither ready nor ended),
+   * drops the Redis connections and stops
    * their retries, and answers true. mqemitter-redis closes by QUIT and waits
    * for each connection's `end`, which a connection retrying an unreachable
    * Redis never emits (ioredis 6), so its close, and Aedes's with it, would
@@ -101,7 +101,7 @@ export function createBrokerState(redis: { url: string; keyPrefix: string } | un
     // Aedes closes `mq`, and with it both pub/sub connections; the sessions connection is ours.
     close: () => persistence.destroy(),
     dropIfUnreachable: () => {
-      if (!connections.some((connection) => connection.status === 'reconnecting' || connection.status === 'connecting')) return false
+      if (connections.every((connection) => connection.status === 'ready' || connection.status === 'end')) return false
       connections.forEach((connection) => connection.disconnect())
       return true
     },

@@ -26,6 +26,8 @@ export class AccountService {
   readonly #activeCache: ActiveCacheLimits
   /** Accounts lately read as enabled, and until when that is trusted. */
   readonly #activeUntil = new Map<string, number>()
+  /** How many times an account was forgotten: a read that overlapped one may predate the change, and is not remembered. */
+  #forgotten = 0
   #decoy: Promise<string> | undefined
 
   constructor(users: UserStore, tokens: TokenService, scryptCost: number, activeCache: ActiveCacheLimits = { ttlMs: 0, maxUsers: 0 }) {
@@ -72,14 +74,16 @@ export class AccountService {
   async assertActive(userId: string): Promise<void> {
     const until = this.#activeUntil.get(userId)
     if (until !== undefined && until > Date.now()) return
+    const forgottenBefore = this.#forgotten
     await this.activeUser(userId)
-    if (this.#activeCache.ttlMs === 0) return
+    if (this.#activeCache.ttlMs === 0 || this.#forgotten !== forgottenBefore) return
     if (this.#activeUntil.size >= this.#activeCache.maxUsers) this.#activeUntil.clear()
     this.#activeUntil.set(userId, Date.now() + this.#activeCache.ttlMs)
   }
 
   /** Stops trusting what was read of `userId`'s account (it was disabled or enabled). */
   forget(userId: string): void {
+    this.#forgotten++
     this.#activeUntil.delete(userId)
   }
 

@@ -163,7 +163,7 @@ t.test('a disabled account\'s unexpired token is refused', async (t) => {
   // Straight in the database, behind mqchat's back (the admin API reaches every node at once: admin-disable.test.ts).
   await app.node.database.db.updateTable('users').set({ disabled: true }).where('id', '=', carol.id).execute()
   t.same(await restStatus(carol.token), { status: 401, code: 'unauthenticated' }, 'REST /v1/users/me, which reads the account itself: 401 at once')
-  t.equal(await connackCode(carol.token), 0, 'MQTT within ACCOUNT_CACHE_TTL_MS: the node still trusts what it read')
+  // Until then a node may still trust what it read (shown without timing in test/shared/account-cache.test.ts).
   await sleep(1600)
   t.equal(await connackCode(carol.token), 5, 'MQTT once ACCOUNT_CACHE_TTL_MS has passed: CONNACK 5 (not authorized)')
   t.same((await app.http('GET', '/v1/rooms', { token: carol.token })).body?.error?.code, 'unauthenticated', 'and any REST request: unauthenticated')

@@ -29,7 +29,7 @@ t.test('search answers the same from the newest messages and from the word index
   }
   t.ok(await new MessageStore(db).delete(roomA, 25, bob.id), '"apple pie 24" deleted')
 
-  const stores = { 'word index only': new SearchStore(db, 0), 'window of 5': new SearchStore(db, 5), 'window over all': new SearchStore(db, 10_000) }
+  const stores = { 'word index only': new SearchStore(db, 0), 'window of 5': new SearchStore(db, 5), 'window of 12': new SearchStore(db, 12), 'window over all': new SearchStore(db, 10_000) }
   const scopes = {
     'room A': (store: SearchStore, text: string) => (cursor?: string) => store.inRoom(roomA, { text, limit: 4, cursor }),
     'all of alice\'s rooms': (store: SearchStore, text: string) => (cursor?: string) => store.inRoomsOf(alice.id, { text, limit: 4, cursor }),
@@ -37,6 +37,8 @@ t.test('search answers the same from the newest messages and from the word index
   const expected: Record<string, Record<string, number>> = {
     apple: { 'room A': 9, 'all of alice\'s rooms': 13 },
     zebra: { 'room A': 1, 'all of alice\'s rooms': 2 },
+    // Two messages in three: a window of 12 holds more than a page (4) of them, and answers alone.
+    plain: { 'room A': 19, 'all of alice\'s rooms': 26 },
     'apple 27': { 'room A': 1, 'all of alice\'s rooms': 1 },
     absent: { 'room A': 0, 'all of alice\'s rooms': 0 },
   }
