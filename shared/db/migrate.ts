@@ -39,13 +39,16 @@ export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultS
 const INTROSPECTION_ATTEMPTS = 10
 
 /**
- * Kysely's migrator looks for its tables with a query that checks the
- * privileges on every schema of the database by name; a schema another
- * user of the database drops meanwhile makes that check fail with
- * `invalid_schema_name` (3F000) naming that schema. Nothing was applied
- * then, so the migration is simply tried again.
+ * Kysely's migrator looks for its tables with a query over every schema of
+ * the database: it checks the privileges on each schema by name and asks for
+ * each column's sequence by table name. A schema another user of the
+ * database drops meanwhile fails that query, naming the other schema
+ * (`invalid_schema_name`, 3F000) or one of its tables (`undefined_table`,
+ * 42P01), or no name at all when the catalog row is gone mid-scan. Nothing
+ * was applied then, so the migration is simply tried again.
  */
-function isOtherSchemaGone(err: unknown, ours: string): boolean {
+export function isOtherSchemaGone(err: unknown, ours: string): boolean {
   const { code, message } = err as { code?: unknown; message?: unknown }
-  return code === '3F000' && typeof message === 'string' && !message.includes(`"${ours}"`)
+  if (typeof message !== 'string' || message.includes(`"${ours}"`) || message.includes(`"${ours}.`)) return false
+  return code === '3F000' || code === '42P01' || (code === 'XX000' && message.startsWith('could not open relation with OID'))
 }
