@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { repoRoot } from './targets.ts'
+import { repoRoot, stopChild } from './targets.ts'
 
 /** A running generator. */
 export interface JsonChild {
@@ -81,17 +81,8 @@ export function startJsonChild(script: string, config: unknown, tag: string): Js
     send(line) {
       if (child.exitCode === null && child.signalCode === null) child.stdin!.write(line + '\n')
     },
-    stop(ms = 10_000) {
-      if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-      return new Promise((resolve) => {
-        const timer = setTimeout(() => child.kill('SIGKILL'), ms)
-        child.once('exit', () => {
-          clearTimeout(timer)
-          resolve()
-        })
-        child.stdin!.end()
-      })
-    },
+    // Closing its stdin is how a generator is told to finish.
+    stop: (ms = 10_000) => stopChild(child, ms, () => child.stdin!.end()),
   }
 }
 

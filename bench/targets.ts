@@ -59,8 +59,8 @@ export const repoRoot = fileURLToPath(new URL('..', import.meta.url))
 
 const randomId = (length: number) => randomBytes(length).toString('base64url').slice(0, length)
 
-/** Waits for `child` to exit, sending SIGKILL after `ms` (it is our own child). */
-function stopChild(child: ChildProcess, ms: number): Promise<void> {
+/** Asks `child` to exit (`ask`, by default SIGTERM) and waits, sending SIGKILL after `ms` (it is our own child). */
+export function stopChild(child: ChildProcess, ms: number, ask: () => void = () => child.kill('SIGTERM')): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((resolve) => {
     const timer = setTimeout(() => child.kill('SIGKILL'), ms)
@@ -68,7 +68,7 @@ function stopChild(child: ChildProcess, ms: number): Promise<void> {
       clearTimeout(timer)
       resolve()
     })
-    child.kill('SIGTERM')
+    ask()
   })
 }
 

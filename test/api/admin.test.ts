@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { AdminStatsAnswer, AdminUserAnswer, AdminUserPage } from '../../api/admin-schemas.ts'
 import { adminCommand } from '../../cli/admin.ts'
 import { SYSTEM_USER_ID } from '../../shared/stores/admin-store.ts'
-import { collect, nextMessages, sleep, startTestNode, type TestNode } from '../helpers/node.ts'
+import { collect, nextMessages, refusedWith, sleep, startTestNode, type TestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, postgresUrl } from '../helpers/services.ts'
 
 type User = { id: string; username: string; token: string }
@@ -11,16 +11,6 @@ type User = { id: string; username: string; token: string }
 function expectError(t: Test, res: { status: number; body: any }, status: number, code: string, what: string) {
   t.equal(res.status, status, `${what}: status ${status}`)
   t.equal(res.body?.error?.code, code, `${what}: error.code ${code}`)
-}
-
-/** CONNACK return code of a refused connection (undefined when accepted). */
-async function refusedWith(connect: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await connect
-    return undefined
-  } catch (err) {
-    return (err as { code?: number }).code
-  }
 }
 
 /** `promise`, or a rejection naming `what` after `ms`, so a lost delivery fails the test instead of stalling it. */

@@ -1,20 +1,10 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import t from 'tap'
 import { adminCommand } from '../../cli/admin.ts'
-import { sleep, startTestNode } from '../helpers/node.ts'
+import { refusedWith, sleep, startTestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisPrefix, redisUrl } from '../helpers/services.ts'
 
 const needs = { skip: onlyWithRedis().skip || onlyWithPostgres().skip }
-
-/** CONNACK return code of a refused connection (undefined when accepted). */
-async function refusedWith(connect: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await connect
-    return undefined
-  } catch (err) {
-    return (err as { code?: number }).code
-  }
-}
 
 /** Resolves when `client` closes; rejects naming `what` if it is still open after `ms`. */
 function closedWithin(client: MqttClient, what: string, ms = 3000): Promise<void> {

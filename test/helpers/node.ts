@@ -176,3 +176,13 @@ export async function holdRoomLock(node: TestNode, roomId: string): Promise<{ re
   await lockTaken
   return { release: async () => { open(); await blocker } }
 }
+
+/** The CONNACK return code of a refused connection (undefined when it was accepted). */
+export async function refusedWith(connect: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await connect
+    return undefined
+  } catch (err) {
+    return (err as { code?: number }).code
+  }
+}
