@@ -48,6 +48,30 @@ export type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 /** The columns to select for {@link toEnvelope}. */
 export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
+/**
+ * The batch with each (room, sender, client id) once; for each message of
+ * the batch, its position in `unique`, and whether an earlier one had it.
+ */
+function distinctMessages(batch: readonly PendingMessage[]): { unique: PendingMessage[]; slots: number[]; repeats: boolean[] } {
+  const unique: PendingMessage[] = []
+  const slots: number[] = []
+  const repeats: boolean[] = []
+  const seen = new Map<string, number>()
+  for (const message of batch) {
+    const key = `${message.roomId}\u0000${message.senderId}\u0000${message.clientMsgId}`
+    const slot = seen.get(key)
+    repeats.push(slot !== undefined)
+    if (slot !== undefined) {
+      slots.push(slot)
+    } else {
+      seen.set(key, unique.length)
+      slots.push(unique.length)
+      unique.push(message)
+    }
+  }
+  return { unique, slots, repeats }
+}
+
 /** Reads and writes `messages`. */
 export class MessageStore {
   readonly #db: Kysely<Database>
@@ -62,17 +86,23 @@ export class MessageStore {
    * and concurrent batches (from any node) cannot deadlock; times are taken
    * after the lock, so they follow the numbering; resends of an already
    * stored (room, sender, client id) come back as duplicates and are not
-   * written again. Outcomes are in the batch's order.
+   * written again, as do resends within the batch (sent to the database
+   * once). Outcomes are in the batch's order.
    */
   async commitBatch(batch: readonly PendingMessage[]): Promise<CommitOutcome[]> {
-    // One round trip: the steps run in the database function of migration 0005.
+    const { unique, slots, repeats } = distinctMessages(batch)
+    // One round trip: the steps run in the database function (migrations 0005, 0007, 0008).
     const { rows } = await sql<EnvelopeRow & { idx: number; outcome: CommitOutcome['kind'] }>`
-      SELECT * FROM mqchat_commit_batch(${batch.map((m) => m.roomId)}::text[], ${batch.map((m) => m.senderId)}::text[],
-        ${batch.map((m) => m.clientMsgId)}::text[], ${batch.map((m) => m.body)}::text[], ${batch.map((m) => searchGrams(m.body).join(' '))}::text[],
-        ${batch.map((m) => m.system === true)}::boolean[])`
+      SELECT * FROM mqchat_commit_batch(${unique.map((m) => m.roomId)}::text[], ${unique.map((m) => m.senderId)}::text[],
+        ${unique.map((m) => m.clientMsgId)}::text[], ${unique.map((m) => m.body)}::text[], ${unique.map((m) => searchGrams(m.body).join(' '))}::text[],
+        ${unique.map((m) => m.system === true)}::boolean[])`
       .execute(this.#db)
-    if (rows.length !== batch.length) throw new Error(`commit returned ${rows.length} outcomes for ${batch.length} messages`)
-    return rows.map((row): CommitOutcome => row.outcome === 'room_gone' ? { kind: 'room_gone' } : { kind: row.outcome, message: toEnvelope(row) })
+    if (rows.length !== unique.length) throw new Error(`commit returned ${rows.length} outcomes for ${unique.length} messages`)
+    const outcomes = rows.map((row): CommitOutcome => row.outcome === 'room_gone' ? { kind: 'room_gone' } : { kind: row.outcome, message: toEnvelope(row) })
+    return slots.map((slot, i) => {
+      const outcome = outcomes[slot]!
+      return repeats[i] && outcome.kind !== 'room_gone' ? { kind: 'duplicate', message: outcome.message } : outcome
+    })
   }
 
   /** One page of a room's history, oldest first, and whether more lie beyond it. */
