@@ -39,6 +39,8 @@ export class MessageWriter {
   readonly #busyRooms = new Set<string>()
   #scheduled = false
   #idleWaiters: Array<() => void> = []
+  /** Settles once the senders of every batch committed so far are answered. */
+  #answered: Promise<void> = Promise.resolve()
   /** Transactions committed, messages in them, and the largest batch so far. */
   readonly stats = { commits: 0, messages: 0, largestBatch: 0 }
   /** Told of every batch, for metrics; may also be set by the composition root before the first write. */
@@ -79,21 +81,28 @@ export class MessageWriter {
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  #startBatches(): void {
+  /** Starts as many batches as the limits allow; how many it started. */
+  #startBatches(): number {
+    let started = 0
     while (this.#committing < this.#limits.concurrency && this.#queue.length > 0) {
       const batch = this.#takeBatch()
-      if (batch.length === 0) return
+      if (batch.length === 0) break
+      started++
       const rooms = new Set(batch.map((w) => w.message.roomId))
       for (const room of rooms) this.#busyRooms.add(room)
       this.#committing++
       this.#committingMessages += batch.length
-      void this.#commitOrSplit(batch).finally(() => {
+      const release = () => {
         for (const room of rooms) this.#busyRooms.delete(room)
         this.#committing--
-        this.#startBatches()
+        this.#committingMessages -= batch.length
+        return this.#startBatches()
+      }
+      void this.#commitOrSplit(batch, release).finally(() => {
         if (this.pending === 0) this.#idleWaiters.splice(0).forEach((resolve) => resolve())
       })
     }
+    return started
   }
 
   /**
@@ -118,42 +127,75 @@ export class MessageWriter {
    * for its data (SQLSTATE class 22 or 23) is retried one by one. Any other
    * failure (a lost connection, a timeout) would fail each retry the same
    * way, one timeout after another, so the whole batch is refused at once.
+   *
+   * `release` frees the batch's rooms and starts the next batch before the
+   * senders are answered, so that Postgres commits the next batch while
+   * this process delivers and acknowledges this one. The answers wait for
+   * the next turn of the event loop when a batch was started: the query
+   * goes out after a few promise steps, which would otherwise queue behind
+   * every sender's delivery.
    */
-  async #commitOrSplit(batch: Waiting[]): Promise<void> {
-    const failure = await this.#commit(batch)
-    if (failure === null) return
-    if (batch.length > 1 && isDataError(failure)) {
+  async #commitOrSplit(batch: Waiting[], release: () => number): Promise<void> {
+    const first = await this.#commit(batch)
+    if (first.ok) {
+      const startedNext = release() > 0
+      return this.#inTurn(() => this.#settle(batch, first.outcomes), startedNext)
+    }
+    if (batch.length > 1 && isDataError(first.error)) {
       for (const waiting of batch) {
         const single = await this.#commit([waiting])
-        if (single !== null) this.#refuse([waiting], single)
+        await this.#inTurn(() => (single.ok ? this.#settle([waiting], single.outcomes) : this.#refuse([waiting], single.error)), false)
       }
+      release()
       return
     }
-    this.#refuse(batch, failure)
+    release()
+    return this.#inTurn(() => this.#refuse(batch, first.error), false)
   }
 
-  /** Commits `batch` and settles its promises; null on success, else the error, with the promises left for the caller. */
-  async #commit(batch: Waiting[]): Promise<unknown> {
+  /**
+   * Runs `answer` after every answer of a batch committed earlier, and
+   * after the event loop's next turn if `nextTurn`: senders are answered,
+   * and their messages delivered, in commit order, so a room's messages go
+   * out in their numbers' order and a client's PUBACKs in its PUBLISHes'
+   * order [MQTT-4.6.0-2].
+   */
+  #inTurn(answer: () => void, nextTurn: boolean): Promise<void> {
+    const before: Promise<unknown> = nextTurn ? Promise.all([this.#answered, new Promise((resolve) => setImmediate(resolve))]) : this.#answered
+    this.#answered = before.then(() => {
+      try {
+        answer()
+      } catch (err) {
+        this.#log.error({ err }, 'answering committed messages failed')
+      }
+    })
+    return this.#answered
+  }
+
+  /** Commits `batch`: its outcomes, or the error. Settles no promise. */
+  async #commit(batch: Waiting[]): Promise<{ ok: true; outcomes: CommitOutcome[] } | { ok: false; error: unknown }> {
     const started = performance.now()
     try {
       const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
       this.stats.commits++
       this.stats.messages += batch.length
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)
-      this.#committingMessages -= batch.length
-      batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
       this.observer?.committed(batch.length, (performance.now() - started) / 1000)
-      return null
+      return { ok: true, outcomes }
     } catch (err) {
       this.observer?.failed(batch.length)
-      return err ?? new Error('commit failed')
+      return { ok: false, error: err ?? new Error('commit failed') }
     }
+  }
+
+  /** Tells the senders of a committed batch what became of their messages. */
+  #settle(batch: Waiting[], outcomes: CommitOutcome[]): void {
+    batch.forEach((waiting, i) => waiting.resolve(outcomes[i]!))
   }
 
   /** Tells the senders of `batch` that nothing was stored: they get no acknowledgement and resend. */
   #refuse(batch: Waiting[], err: unknown): void {
     this.#log.error({ err, messages: batch.length }, 'messages failed to commit; the senders get no acknowledgement')
-    this.#committingMessages -= batch.length
     for (const waiting of batch) waiting.reject(new ChatError('server_busy', 'The message could not be stored; retry later.'))
   }
 }

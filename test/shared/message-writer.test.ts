@@ -1,4 +1,7 @@
 import t from 'tap'
+import { MessageWriter } from '../../shared/chat/message-writer.ts'
+import { createLogger } from '../../shared/logger.ts'
+import { MessageStore, type PendingMessage } from '../../shared/stores/message-store.ts'
 import { startTestNode } from '../helpers/node.ts'
 
 t.test('the group-commit writer', async (t) => {
@@ -53,5 +56,23 @@ t.test('the group-commit writer', async (t) => {
   t.test('a message for a room that does not exist is answered room_gone', async (t) => {
     const outcome = await writer.write({ ...message('ghost'), roomId: 'NoSuchRoom00' })
     t.equal(outcome.kind, 'room_gone')
+  })
+
+  t.test('senders are answered in commit order, though the next batch starts before they are', async (t) => {
+    // The same store, noting when each batch is handed over. The writer answers a batch's senders on the
+    // event loop's next turn when it started another batch; on PGlite (in-process) that next batch can
+    // commit sooner, and its senders must still wait their turn.
+    const events: string[] = []
+    class NotingStore extends MessageStore {
+      override commitBatch(batch: readonly PendingMessage[]) {
+        events.push(`commit ${batch.map((m) => m.clientMsgId).join(',')}`)
+        return super.commitBatch(batch)
+      }
+    }
+    const lone = new MessageWriter(new NotingStore(app.node.database.db), { batchMax: 1, queueMax: 10, concurrency: 1 }, createLogger('silent'))
+    const first = lone.write(message('p1')).then(() => events.push('p1 answered'))
+    const second = lone.write(message('p2')).then(() => events.push('p2 answered'))
+    await Promise.all([first, second])
+    t.same(events, ['commit p1', 'commit p2', 'p1 answered', 'p2 answered'])
   })
 })
