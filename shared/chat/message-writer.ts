@@ -75,9 +75,9 @@ export class MessageWriter {
     })
   }
 
-  /** Resolves when nothing is waiting or in flight (for shutdown). */
+  /** Resolves when nothing is waiting, in flight, or committed and not yet answered (for shutdown). */
   idle(): Promise<void> {
-    if (this.pending === 0) return Promise.resolve()
+    if (this.pending === 0) return this.#answered
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
@@ -99,7 +99,9 @@ export class MessageWriter {
         return this.#startBatches()
       }
       void this.#commitOrSplit(batch, release).finally(() => {
-        if (this.pending === 0) this.#idleWaiters.splice(0).forEach((resolve) => resolve())
+        if (this.pending > 0) return
+        const waiters = this.#idleWaiters.splice(0)
+        void this.#answered.then(() => waiters.forEach((resolve) => resolve()))
       })
     }
     return started
@@ -156,9 +158,8 @@ export class MessageWriter {
   /**
    * Runs `answer` after every answer of a batch committed earlier, and
    * after the event loop's next turn if `nextTurn`: senders are answered,
-   * and their messages delivered, in commit order, so a room's messages go
-   * out in their numbers' order and a client's PUBACKs in its PUBLISHes'
-   * order [MQTT-4.6.0-2].
+   * and their messages delivered, in commit order, so a room's messages
+   * (and their senders' PUBACKs) go out in their numbers' order.
    */
   #inTurn(answer: () => void, nextTurn: boolean): Promise<void> {
     const before: Promise<unknown> = nextTurn ? Promise.all([this.#answered, new Promise((resolve) => setImmediate(resolve))]) : this.#answered
@@ -195,8 +196,8 @@ export class MessageWriter {
 
   /** Tells the senders of `batch` that nothing was stored: they get no acknowledgement and resend. */
   #refuse(batch: Waiting[], err: unknown): void {
-    this.#log.error({ err, messages: batch.length }, 'messages failed to commit; the senders get no acknowledgement')
     for (const waiting of batch) waiting.reject(new ChatError('server_busy', 'The message could not be stored; retry later.'))
+    this.#log.error({ err, messages: batch.length }, 'messages failed to commit; the senders get no acknowledgement')
   }
 }
 

@@ -58,7 +58,7 @@ function distinctMessages(batch: readonly PendingMessage[]): { unique: PendingMe
   const repeats: boolean[] = []
   const seen = new Map<string, number>()
   for (const message of batch) {
-    const key = `${message.roomId}\u0000${message.senderId}\u0000${message.clientMsgId}`
+    const key = JSON.stringify([message.roomId, message.senderId, message.clientMsgId])
     const slot = seen.get(key)
     repeats.push(slot !== undefined)
     if (slot !== undefined) {

@@ -47,7 +47,7 @@ t.test('mqchat_commit_batch probes by key, whatever the tables hold', onlyWithPo
   await c.query('ROLLBACK')
 
   t.same(rows.map((r) => r.outcome), [...rooms.map(() => 'stored'), 'duplicate', 'stored'], 'stored, the resend found')
-  t.same(rows.slice(-2).map((r) => [Number(r.seq), r.body]), [[758, 'body old3_7'], [5001, 'body fresh']], 'the resend comes back as stored')
+  t.same(rows.slice(-2).map((r) => [Number(r.seq), r.body]), [[758, 'body old3_7'], [5001, 'body fresh']], 'the resend comes back with its stored number and body; the new one numbered next')
   const byTable = new Map(read.map((r) => [r.relname as string, { seqScans: Number(r.seq_scan), fetched: Number(r.idx_tup_fetch) }]))
   for (const table of ['rooms', 'users', 'room_members', 'messages']) {
     t.equal(byTable.get(table)?.seqScans ?? 0, 0, `no sequential scan of ${table}`)
