@@ -84,17 +84,19 @@ export class GuardedConnection extends Duplex {
     this.#socket.resume()
   }
 
-  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#socket.write(chunk, encoding)) callback()
-    else this.#socket.once('drain', () => callback())
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.#send(chunk, callback)
   }
 
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
-    this.#socket.cork()
-    let flushed = true
-    for (const { chunk, encoding } of chunks) flushed = this.#socket.write(chunk, encoding)
-    this.#socket.uncork()
-    if (flushed) callback()
+    // One write per packet: mqtt-packet writes a packet in several chunks, and a WebSocket stream
+    // sends each write as a frame of its own (over TLS, a record of its own too).
+    const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk))
+    this.#send(data, callback)
+  }
+
+  #send(data: Buffer, callback: (error?: Error | null) => void): void {
+    if (this.#socket.write(data)) callback()
     else this.#socket.once('drain', () => callback())
   }
 
