@@ -12,6 +12,7 @@ import { authorizeForwardHook } from './hooks/authorize-forward.ts'
 import { Sessions } from './sessions.ts'
 import { brokerRealtime } from './realtime.ts'
 import { countingDeliveries, countingReports, observeBroker, PublishTracker } from './observe.ts'
+import { emitInCounterOrder } from './emit-in-order.ts'
 
 /** How long a clean close of the Redis connections may take before they are dropped. */
 const REDIS_CLOSE_GRACE_MS = 2000
@@ -76,6 +77,7 @@ export async function createChatBroker(services: Services, log: Logger, limits: 
     authorizeSubscribe: authorizeSubscribeHook({ membership: services.membership, sessions, log, counter: subscriptions, maxSubscriptions: limits.maxSubscriptions, reportError }),
     authorizeForward: authorizeForwardHook({ membership: services.membership, sessions }),
   })
+  emitInCounterOrder(aedes, log)
   aedes.on('clientDisconnect', (client) => sessions.end(client))
   aedes.on('unsubscribe', (filters, client) => subscriptions.remove(client, filters))
   aedes.on('clientError', (client, err) => log.debug({ clientId: client.id, err: err.message }, 'mqtt client error'))

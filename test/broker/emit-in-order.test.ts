@@ -1,0 +1,64 @@
+import { createServer, type AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
+import { Aedes } from 'aedes'
+import mqtt from 'mqtt'
+import t, { type Test } from 'tap'
+import { emitInCounterOrder } from '../../broker/emit-in-order.ts'
+import { createLogger } from '../../shared/logger.ts'
+import { sleep } from '../helpers/node.ts'
+
+type Enqueue = (subs: unknown[], packet: { topic: string }) => Promise<unknown>
+
+/**
+ * A plain Aedes broker with the guard, whose queue writes for a topic wait
+ * for that topic's gate (as a Redis write waits for its round trip), and a
+ * clean client subscribed to `topics`, collecting what it gets in order.
+ */
+async function brokerWithGates(t: Test, topics: string[], stallMs: number) {
+  const aedes = await Aedes.createBroker()
+  const gates = new Map<string, Promise<unknown>>()
+  const persistence = (aedes as unknown as { persistence: { outgoingEnqueueCombi: Enqueue } }).persistence
+  const enqueue = persistence.outgoingEnqueueCombi.bind(persistence)
+  persistence.outgoingEnqueueCombi = async (subs, packet) => {
+    await gates.get(packet.topic)
+    return enqueue(subs, packet)
+  }
+  const warnings: string[] = []
+  const sink = new Writable({ write(chunk, _enc, cb) { warnings.push(String(chunk)); cb() } })
+  emitInCounterOrder(aedes, createLogger('warn', sink), stallMs)
+  const server = createServer(aedes.handle)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${(server.address() as AddressInfo).port}`, { reconnectPeriod: 0 })
+  t.teardown(async () => {
+    await client.endAsync(true)
+    await new Promise((resolve) => server.close(resolve))
+    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+  })
+  const got: string[] = []
+  client.on('message', (topic) => got.push(topic))
+  await client.subscribeAsync(topics, { qos: 1 })
+  const publish = (topic: string, qos: 0 | 1) => aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(topic), qos, retain: false, dup: false }, () => {})
+  return { gates, got, warnings, publish }
+}
+
+t.test('a publish whose queue write is slow is not overtaken, so the client gets both in order', async (t) => {
+  const { gates, got, publish } = await brokerWithGates(t, ['slow', 'quick', 'typing'], 2000)
+  gates.set('slow', sleep(200))
+  publish('slow', 1)
+  publish('quick', 1)
+  publish('typing', 0)
+  for (let waited = 0; waited < 3000 && got.length < 3; waited += 20) await sleep(20)
+  t.same(got, ['slow', 'quick', 'typing'], 'delivered in the order published (unordered, Aedes drops "slow" as a duplicate)')
+})
+
+t.test('a publish stuck in its queue write holds the others back for the stall time only', async (t) => {
+  const { gates, got, warnings, publish } = await brokerWithGates(t, ['stuck', 'quick'], 100)
+  gates.set('stuck', new Promise(() => {}))
+  publish('stuck', 1)
+  publish('quick', 1)
+  await sleep(50)
+  t.same(got, [], 'held while the stuck one may still come')
+  for (let waited = 0; waited < 2000 && got.length < 1; waited += 20) await sleep(20)
+  t.same(got, ['quick'], 'let go after the stall time')
+  t.match(warnings.join(''), /not emitted in time/, 'the stall is logged')
+})
