@@ -9,7 +9,7 @@ import type { Aedes } from 'aedes'
 import { listen } from '../shared/listen.ts'
 import type { Logger } from '../shared/logger.ts'
 import { ConnectionGate } from './connection-gate.ts'
-import { guardedConnection } from './packet-size-guard.ts'
+import { guardedConnection, guardParser } from './packet-size-guard.ts'
 
 /** The MQTT listeners of one node and the ports they bound (TLS ports are null when TLS is off). */
 export interface MqttListeners {
@@ -56,13 +56,14 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
     socket.destroy()
     return false
   }
-  const handle = (stream: Duplex, req?: IncomingMessage) => broker.handle(guardedConnection(stream, opts.maxPacketBytes), req)
+  const handle = (socket: Duplex) => guardParser(broker.handle(socket), socket, opts.maxPacketBytes)
+  const handleWebSocket = (stream: Duplex, req: IncomingMessage) => broker.handle(guardedConnection(stream, opts.maxPacketBytes), req)
   const onSocket = (socket: Socket) => {
     socket.setNoDelay(true)
     if (admitted(socket)) handle(socket)
   }
   const tcp = createTcpServer({ noDelay: true }, onSocket)
-  const ws = webSocketServer(opts, handle, admitted, createHttpServer())
+  const ws = webSocketServer(opts, handleWebSocket, admitted, createHttpServer())
   const servers: Array<TcpServer | HttpServer> = [tcp, ws.server]
   const ports = {
     mqttPort: await listen(tcp, opts.mqttPort, opts.host, 'MQTT_PORT'),
@@ -82,7 +83,7 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
     })
     const https = createHttpsServer({ ...credentials, handshakeTimeout: opts.connectTimeoutMs })
     closeOnTlsError(https, log)
-    const wss = webSocketServer(opts, handle, admitted, https)
+    const wss = webSocketServer(opts, handleWebSocket, admitted, https)
     servers.push(tls, wss.server)
     sockets.push(wss.wss)
     ports.mqttsPort = await listen(tls, opts.tls.mqttsPort, opts.host, 'MQTTS_PORT')

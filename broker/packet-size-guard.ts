@@ -52,8 +52,33 @@ export class PacketHeaderReader {
   }
 }
 
+/** The part of an Aedes 1.2 client this guard reaches into (not in its typings). */
+interface ParsingClient {
+  _parser: { parse(buf: Buffer): unknown }
+}
+
 /**
- * The connection Aedes handles: bytes from `socket` are checked by a
+ * Holds a TCP or TLS connection to `maxBytes` per packet without a stream
+ * of its own: Aedes reads its connection with `read()` and hands each buffer
+ * to its mqtt-packet parser (lib/client.js, `nextBatch`), so the header
+ * check runs on every buffer before the parser sees it, and a packet over
+ * the limit destroys the socket before its body is buffered (Aedes sets no
+ * maximum of its own). A second stream around every socket cost each
+ * connection its memory and each packet a hop.
+ */
+export function guardParser(client: unknown, socket: Duplex, maxBytes: number): void {
+  const parser = (client as ParsingClient)._parser
+  const parse = parser.parse.bind(parser)
+  const header = new PacketHeaderReader(maxBytes)
+  parser.parse = (buf) => {
+    const tooLarge = header.check(buf)
+    if (tooLarge) return socket.destroy(tooLarge)
+    return parse(buf)
+  }
+}
+
+/**
+ * A WebSocket connection as Aedes handles it: bytes from `socket` are checked by a
  * {@link PacketHeaderReader} before Aedes may read them, so a packet over
  * the limit destroys the socket before its body is buffered (Aedes sets no
  * maximum of its own). Writes go to `socket`; a corked burst (mqtt-packet
