@@ -4,7 +4,8 @@
  * when BENCH_AEDES_NODELAY=0 (Nagle's algorithm left on, as Node's default;
  * scenario 2 shows both). Listens on 127.0.0.1, port BENCH_AEDES_PORT
  * (default 0 = any free port) and prints {"port":N} as its first stdout line.
- * A "mem" line on stdin prints {"memory":process.memoryUsage()}. Stops on
+ * A "mem" line on stdin prints {"memory":process.memoryUsage()}; a "gc" line runs a
+ * full garbage collection (with --expose-gc) and prints {"gc":true}. Stops on
  * SIGTERM/SIGINT.
  */
 import { createServer } from 'node:net'
@@ -22,6 +23,13 @@ server.listen(Number(process.env['BENCH_AEDES_PORT'] ?? 0), '127.0.0.1', () => {
 // stdin is 'ignore' (/dev/null) for callers that do not ask: it just ends.
 createInterface({ input: process.stdin }).on('line', (line) => {
   if (line.trim() === 'mem') process.stdout.write(JSON.stringify({ memory: process.memoryUsage() }) + '\n')
+  if (line.trim() === 'gc') {
+    // Started with --expose-gc by the bench; twice, as V8 may need a second pass to free what the first found.
+    const gc = (globalThis as { gc?: () => void }).gc
+    gc?.()
+    gc?.()
+    process.stdout.write(JSON.stringify({ gc: gc !== undefined }) + '\n')
+  }
 })
 
 const stop = () => {

@@ -66,6 +66,7 @@ async function runOnce(t: Target, creds: Creds[], count: number, s: ConnSettings
   try {
     await allNext(children, 'ready', 60_000)
     await sleep(s.settleMs)
+    await t.collectGarbage?.()
     const rssBefore = t.pid ? rssOf(t.pid) : null
     const heapBefore = t.heapBytes ? await t.heapBytes() : null
     const cpuBefore = t.pid ? cpuMsOf(t.pid) : null
@@ -73,6 +74,7 @@ async function runOnce(t: Target, creds: Creds[], count: number, s: ConnSettings
     const results = (await allNext<{ result: ConnectResult }>(children, 'result', 600_000)).map((m) => m.result)
     const cpuAfter = t.pid ? cpuMsOf(t.pid) : null
     await sleep(s.settleMs)
+    await t.collectGarbage?.()
     const rssAfter = t.pid ? rssOf(t.pid) : null
     const heapAfter = t.heapBytes ? await t.heapBytes() : null
     for (const c of children) c.send('count')
@@ -146,7 +148,7 @@ export async function connectionsScenario(targets: Target[], s: ConnSettings, lo
     return m === undefined || o === undefined || !o ? 'n/a' : (m / o).toFixed(2)
   }
   const out = [title, `${s.runs} runs: median (min-max)`, formatTable(rows),
-    `(Broker us/connect: its CPU during the connect phase per accepted connection, the figure that survives a busy machine. Memory: VmRSS of the broker ${s.settleMs} ms after the last CONNACK minus before the first CONNECT, over the connections still open; heap: V8 heap in use (mqchat from its metrics, aedes asked), no GC forced, so noisy. Mosquitto is shared with other users of this machine: its figures include their activity.)`]
+    `(Broker us/connect: its CPU during the connect phase per accepted connection, the figure that survives a busy machine. Memory: VmRSS of the broker ${s.settleMs} ms after the last CONNACK minus before the first CONNECT, over the connections still open; heap: V8 heap in use (mqchat from its metrics, aedes asked); both after a full GC forced in the Node brokers (aedes: --expose-gc; mqchat: its inspector on 127.0.0.1). Mosquitto is shared with other users of this machine: its figures include their activity.)`]
   if (summaries['mqchat']) out.push(`ratio mqchat/aedes: connect rate ${ratio('connectsPerSec', 'aedes')}, RSS per connection ${ratio('rssPerConnection', 'aedes')}   mqchat/mosquitto: connect rate ${ratio('connectsPerSec', 'mosquitto')}, RSS per connection ${ratio('rssPerConnection', 'mosquitto')}`)
   out.push(...notes.map((n) => `note: ${n}`))
   for (const r of records) if (r.failed > 0 || r.held < r.asked) out.push(`${r.target} run ${r.run}: ${r.failed} failed, ${r.held} of ${r.asked} held${r.errors.length ? ` (${r.errors.join('; ')})` : ''}`)

@@ -12,6 +12,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import mqtt from 'mqtt'
 import pg from 'pg'
+import WebSocket from 'ws'
 import type { Creds } from './common.ts'
 import { findProcessByName, PostgresBackendCpu } from './proc.ts'
 
@@ -44,6 +45,8 @@ export interface Target {
   wssUrl?: string
   /** The broker's V8 heap in use, bytes, when it can tell (mqchat: its metrics; aedes: asked on stdin). */
   heapBytes?(): Promise<number | null>
+  /** Runs a full garbage collection in the broker (Node brokers), so memory readings are not at a random point of its GC cycle. */
+  collectGarbage?(): Promise<void>
   /** mqchat: what scenarios 2, 4, 5 and the Postgres ceiling need beyond MQTT. */
   mqchat?: MqchatHandle
   /**
@@ -117,20 +120,22 @@ function anonymousPrepared(kind: 'pair' | 'group', members: number): Prepared {
 /** Vanilla Aedes (bench/aedes-server.ts); `noDelay: false` leaves Nagle's algorithm on its sockets. */
 export async function startAedes(opts: { noDelay?: boolean } = {}): Promise<Target> {
   const noDelay = opts.noDelay ?? true
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/aedes-server.ts'], {
+  const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', 'bench/aedes-server.ts'], {
     cwd: repoRoot,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', BENCH_AEDES_NODELAY: noDelay ? '1' : '0' },
     stdio: ['pipe', 'pipe', 'inherit'],
   })
   const heapWaiters: Array<(bytes: number | null) => void> = []
+  const gcWaiters: Array<() => void> = []
   const onOther = (line: string) => {
-    let heap: number | undefined
+    let answer: { memory?: { heapUsed?: number }; gc?: boolean } | undefined
     try {
-      heap = (JSON.parse(line) as { memory?: { heapUsed?: number } }).memory?.heapUsed
+      answer = JSON.parse(line) as typeof answer
     } catch {
-      heap = undefined
+      answer = undefined
     }
-    if (heap !== undefined) heapWaiters.shift()?.(heap)
+    if (answer?.memory?.heapUsed !== undefined) heapWaiters.shift()?.(answer.memory.heapUsed)
+    else if (answer?.gc) gcWaiters.shift()?.()
     else process.stderr.write(`aedes: ${line}\n`)
   }
   try {
@@ -148,6 +153,14 @@ export async function startAedes(opts: { noDelay?: boolean } = {}): Promise<Targ
           resolve(bytes)
         })
         child.stdin!.write('mem\n')
+      }),
+      collectGarbage: () => new Promise((resolve) => {
+        const timer = setTimeout(resolve, 5000)
+        gcWaiters.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+        child.stdin!.write('gc\n')
       }),
       prepare: async (kind, members) => anonymousPrepared(kind, members),
       stop: () => stopChild(child, 5000),
@@ -288,9 +301,16 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
   const removeCert = () => {
     if (certDir) rmSync(certDir, { recursive: true, force: true })
   }
-  const child = spawn(process.execPath, [...opts.nodeFlags, '--import', 'tsx', 'main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
+  // The inspector (127.0.0.1, a free port) only to run a full GC before scenario 4's memory readings.
+  const child = spawn(process.execPath, [...opts.nodeFlags, '--inspect=127.0.0.1:0', '--import', 'tsx', 'main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
   const problems: string[] = []
-  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(`mqchat stderr: ${chunk}`))
+  let inspectorUrl: string | undefined
+  child.stderr!.on('data', (chunk: Buffer) => {
+    const text = String(chunk)
+    const found = /Debugger listening on (ws:\/\/\S+)/.exec(text)
+    if (found) inspectorUrl = found[1]
+    else if (!/^(For help, see: https:\/\/nodejs.org\S*|Debugger attached\.|Debugger ending on \S+)\s*$/.test(text)) process.stderr.write(`mqchat stderr: ${text}`)
+  })
   // After the first line, keep reading stdout (or the pipe fills); show warnings and errors.
   const onOther = (line: string) => {
     try {
@@ -373,6 +393,9 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
       ...(metricsUrl ? ['METRICS_PORT=0: a metrics listener of its own on 127.0.0.1, read for the heap figure of scenario 4'] : []),
       ...Object.entries(opts.extraEnv).map(([k, v]) => `${k}=${v} (not the default)`),
     ],
+    collectGarbage: async () => {
+      if (inspectorUrl) await inspectorCall(inspectorUrl, 'HeapProfiler.collectGarbage')
+    },
     heapBytes: async () => {
       if (!metricsUrl) return null
       try {
@@ -408,4 +431,23 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
       if (problems.length > 0) process.stderr.write(`bench: mqchat logged ${problems.length} warnings or errors\n`)
     },
   }
+}
+
+/** Calls one Chrome DevTools Protocol method on a Node inspector and resolves with its answer (or after 10 s). */
+function inspectorCall(url: string, method: string): Promise<unknown> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url)
+    const timer = setTimeout(() => finish(undefined), 10_000)
+    const finish = (answer: unknown) => {
+      clearTimeout(timer)
+      socket.close()
+      resolve(answer)
+    }
+    socket.on('open', () => socket.send(JSON.stringify({ id: 1, method })))
+    socket.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { id?: number }
+      if (message.id === 1) finish(message)
+    })
+    socket.on('error', () => finish(undefined))
+  })
 }
