@@ -306,10 +306,11 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
   const problems: string[] = []
   let inspectorUrl: string | undefined
   child.stderr!.on('data', (chunk: Buffer) => {
-    const text = String(chunk)
-    const found = /Debugger listening on (ws:\/\/\S+)/.exec(text)
-    if (found) inspectorUrl = found[1]
-    else if (!/^(For help, see: https:\/\/nodejs.org\S*|Debugger attached\.|Debugger ending on \S+)\s*$/.test(text)) process.stderr.write(`mqchat stderr: ${text}`)
+    for (const line of String(chunk).split('\n')) {
+      const found = /^Debugger listening on (ws:\/\/\S+)/.exec(line)
+      if (found) inspectorUrl = found[1]
+      else if (line.trim() && !/^(For help, see: https:\/\/nodejs.org\S*|Debugger attached\.|Debugger ending on \S+|Waiting for the debugger to disconnect\.\.\.)\s*$/.test(line)) process.stderr.write(`mqchat stderr: ${line}\n`)
+    }
   })
   // After the first line, keep reading stdout (or the pipe fills); show warnings and errors.
   const onOther = (line: string) => {
