@@ -14,7 +14,7 @@ interface AedesInternals {
   publish(packet: Counted, client?: unknown, done?: PublishDone): void
 }
 
-/** How long the oldest publish may hold back the ones after it before they go out regardless. */
+/** The longest the oldest publish may hold back the ones after it before they go out regardless. */
 export const EMIT_STALL_MS = 2000
 
 /**
@@ -34,9 +34,10 @@ export const EMIT_STALL_MS = 2000
  * Every publish is noted when it starts; a packet reaching the router
  * ahead of an older publish of this node waits until that one is emitted
  * or fails. Packets of other nodes pass straight through: each node orders
- * its own. A publish that neither emits nor fails within
- * {@link EMIT_STALL_MS} (Redis gone quiet) stops holding the others back,
- * so one stuck write cannot stop every delivery.
+ * its own. Publishes that neither emit nor fail within {@link EMIT_STALL_MS}
+ * (Redis gone quiet) stop holding the others back, so stuck writes cannot
+ * stop every delivery; one that is routed after all is logged, as clients
+ * that got later packets drop it.
  */
 export function emitInCounterOrder(aedes: Aedes, log: Logger, stallMs = EMIT_STALL_MS): void {
   const broker = aedes as unknown as AedesInternals
@@ -59,29 +60,49 @@ export function emitInCounterOrder(aedes: Aedes, log: Logger, stallMs = EMIT_STA
     if (packet.brokerCounter) return publish(packet, client, done)
     const counter = broker.counter + 1
     waiting.set(counter, null)
-    publish(packet, client, (err) => {
-      // Finished without being emitted (refused, or its queue write failed): it no longer holds the others back.
-      if (waiting.delete(counter)) flush()
-      done?.(err)
-    })
-    if (broker.counter < counter && waiting.delete(counter)) flush()
+    let threw = true
+    try {
+      publish(packet, client, (err) => {
+        // Finished without being emitted (refused, or its queue write failed): it no longer holds the others back.
+        if (waiting.delete(counter)) flush()
+        done?.(err)
+      })
+      threw = false
+    } finally {
+      // Refused before it was numbered, or threw: nothing of it will reach the router.
+      if ((threw || broker.counter < counter) && waiting.delete(counter)) flush()
+    }
   }
 
+  /** Counters given up on by the watchdog, so that one routed late is reported (bounded: cleared when large). */
+  const givenUp = new Set<number>()
   broker.mq.emit = (packet, done) => {
-    if (packet.brokerId !== broker.id || !waiting.has(packet.brokerCounter!)) return emit(packet, done)
+    if (packet.brokerId !== broker.id || !waiting.has(packet.brokerCounter!)) {
+      if (givenUp.delete(packet.brokerCounter!)) log.warn({ brokerCounter: packet.brokerCounter, topic: (packet as { topic?: string }).topic }, 'a publish given up on was routed late; clients that got later packets drop it')
+      return emit(packet, done)
+    }
     waiting.set(packet.brokerCounter!, { packet, done })
     flush()
   }
 
-  let oldest: number | undefined
+  // Every half stall time, publishes already on their way at the previous tick (so between half and a whole
+  // stall time old) and still not routed stop holding the others back, all of them at once.
+  let cutoff = broker.counter
   const watchdog = setInterval(() => {
-    const head = waiting.keys().next().value
-    if (head !== undefined && head === oldest && waiting.get(head) === null) {
-      log.warn({ brokerCounter: head, held: waiting.size - 1, stallMs }, 'a publish was not emitted in time; the ones after it go out regardless')
-      waiting.delete(head)
+    let stuck = 0
+    for (const [counter, held] of waiting) {
+      if (counter > cutoff) break
+      if (held !== null) continue
+      waiting.delete(counter)
+      if (givenUp.size > 10_000) givenUp.clear()
+      givenUp.add(counter)
+      stuck++
+    }
+    if (stuck > 0) {
+      log.warn({ stuck, held: waiting.size, stallMs }, 'publishes were not routed in time; the ones after them go out regardless')
       flush()
     }
-    oldest = waiting.keys().next().value
-  }, stallMs).unref()
+    cutoff = broker.counter
+  }, stallMs / 2).unref()
   aedes.once('closed', () => clearInterval(watchdog))
 }
