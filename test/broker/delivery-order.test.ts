@@ -73,3 +73,28 @@ t.test('typing signals (QoS 0) do not overtake the messages of their room', need
   }
   await everyMessage(t, got, room, 'the room, bob typing throughout')
 })
+
+t.test('across two nodes: a phone on node B gets every message sent on node A, typing between', needs, async (t) => {
+  const url = redisUrl(t)
+  const env = { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url), TYPING_THROTTLE_MS: '1' }
+  const nodeA = await startTestNode(t, env)
+  const nodeB = await startTestNode(t, env, nodeA)
+  const [alice, bob, carol, dave] = await Promise.all([nodeA.user('alice'), nodeA.user('bob'), nodeA.user('carol'), nodeA.user('dave')])
+  const busy = await group(nodeA, alice.token, [bob.id, carol.id, dave.id])
+  const quiet = await group(nodeA, bob.token, [carol.id])
+  // Dave's tablet, offline: node A writes two session queues for each message of the busy room, one for the quiet room.
+  const tablet = await nodeA.mqtt(dave.token, { clientId: 'tablet', clean: false })
+  await tablet.subscribeAsync(`chat/${busy}/+`, { qos: 1 })
+  await tablet.endAsync()
+  const got = await phone(nodeB, carol.token, [busy, quiet])
+
+  const [aliceClient, bobClient] = await Promise.all([nodeA.mqtt(alice.token), nodeA.mqtt(bob.token)])
+  const typing = setInterval(() => bobClient.publish(`chat/${busy}/events`, JSON.stringify({ type: 'typing' }), { qos: 0 }), 1)
+  try {
+    await Promise.all([...burst(aliceClient, busy, alice.id, 'a'), ...burst(bobClient, quiet, bob.id, 'b')])
+  } finally {
+    clearInterval(typing)
+  }
+  await everyMessage(t, got, busy, 'the busy room, typing throughout, from the other node')
+  await everyMessage(t, got, quiet, 'the quiet room, from the other node')
+})
