@@ -97,6 +97,7 @@ export async function createChatBroker(services: Services, log: Logger, limits: 
       await new Promise((resolve) => setImmediate(resolve))
     },
     async close() {
+      sessions.close()
       // Started first so the connections the broker closes are recorded but not announced.
       const presenceClosed = services.presence.close()
       // Aedes closes its clients, then its message router; with Redis unreachable the router never says it closed.
