@@ -5,7 +5,7 @@ import t from 'tap'
 import { loadConfig } from '../../shared/config.ts'
 import { createLogger } from '../../shared/logger.ts'
 import { openDatabase } from '../../shared/db/database.ts'
-import { MIGRATIONS, isOtherSchemaGone, migrateToLatest } from '../../shared/db/migrate.ts'
+import { MIGRATIONS, migrateToLatest } from '../../shared/db/migrate.ts'
 import { onlyWithPostgres, postgresUrl } from '../helpers/services.ts'
 
 const url = postgresUrl(t)
@@ -72,14 +72,4 @@ t.test('migrations succeed while other schemas of the database come and go', onl
     await churn
     await churner.end()
   }
-})
-
-t.test('which migration failures are another schema vanishing under the look-up', async (t) => {
-  const error = (code: string, message: string) => Object.assign(new Error(message), { code })
-  t.ok(isOtherSchemaGone(error('3F000', 'schema "t_other" does not exist'), 't_mine'), 'another schema gone: retried')
-  t.ok(isOtherSchemaGone(error('42P01', 'relation "t_other.push_pending" does not exist'), 't_mine'), 'a table of another schema gone: retried')
-  t.ok(isOtherSchemaGone(error('XX000', 'could not open relation with OID 16384'), 't_mine'), 'a catalog row gone mid-scan: retried')
-  t.notOk(isOtherSchemaGone(error('3F000', 'schema "t_mine" does not exist'), 't_mine'), 'our own schema gone: a real error')
-  t.notOk(isOtherSchemaGone(error('42P01', 'relation "t_mine.messages" does not exist'), 't_mine'), 'our own table missing: a real error')
-  t.notOk(isOtherSchemaGone(error('42601', 'syntax error at or near "x"'), 't_mine'), 'anything else: a real error')
 })
