@@ -26,6 +26,19 @@ async function phone(app: TestNode, token: string, rooms: string[]) {
   return got
 }
 
+/** Dave's tablet: a persistent session of `room`, left offline, so each message of the room has one more session queue to write. */
+async function offlineTablet(app: TestNode, token: string, room: string): Promise<void> {
+  const tablet = await app.mqtt(token, { clientId: 'tablet', clean: false })
+  await tablet.subscribeAsync(`chat/${room}/+`, { qos: 1 })
+  await tablet.endAsync()
+}
+
+/** Bob typing in `room` every millisecond until the returned stop is called. */
+function typingThroughout(client: MqttClient, room: string): () => void {
+  const timer = setInterval(() => client.publish(`chat/${room}/events`, JSON.stringify({ type: 'typing' }), { qos: 0 }), 1)
+  return () => clearInterval(timer)
+}
+
 /** Sends PER_SENDER messages from `client` to `room`, all at once; resolves once every PUBACK is in. */
 function burst(client: MqttClient, room: string, userId: string, tag: string): Array<Promise<unknown>> {
   return Array.from({ length: PER_SENDER }, (_, i) => client.publishAsync(`chat/${room}/${userId}`, JSON.stringify({ id: `${tag}${i}`, body: `${tag}${i}` }), { qos: 1 }))
@@ -44,10 +57,7 @@ t.test('a connected persistent session gets every message of two rooms with diff
   const [alice, bob, carol, dave] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol'), app.user('dave')])
   const busy = await group(app, alice.token, [carol.id, dave.id])
   const quiet = await group(app, bob.token, [carol.id])
-  // Dave's tablet: a persistent session of the busy room, offline, so the busy room has two session queues to write.
-  const tablet = await app.mqtt(dave.token, { clientId: 'tablet', clean: false })
-  await tablet.subscribeAsync(`chat/${busy}/+`, { qos: 1 })
-  await tablet.endAsync()
+  await offlineTablet(app, dave.token, busy)
   const got = await phone(app, carol.token, [busy, quiet])
 
   const [aliceClient, bobClient] = await Promise.all([app.mqtt(alice.token), app.mqtt(bob.token)])
@@ -65,11 +75,11 @@ t.test('typing signals (QoS 0) do not overtake the messages of their room', need
   const got = await phone(app, carol.token, [room])
 
   const [aliceClient, bobClient] = await Promise.all([app.mqtt(alice.token), app.mqtt(bob.token)])
-  const typing = setInterval(() => bobClient.publish(`chat/${room}/events`, JSON.stringify({ type: 'typing' }), { qos: 0 }), 1)
+  const stopTyping = typingThroughout(bobClient, room)
   try {
     await Promise.all(burst(aliceClient, room, alice.id, 'a'))
   } finally {
-    clearInterval(typing)
+    stopTyping()
   }
   await everyMessage(t, got, room, 'the room, bob typing throughout')
 })
@@ -82,18 +92,15 @@ t.test('across two nodes: a phone on node B gets every message sent on node A, t
   const [alice, bob, carol, dave] = await Promise.all([nodeA.user('alice'), nodeA.user('bob'), nodeA.user('carol'), nodeA.user('dave')])
   const busy = await group(nodeA, alice.token, [bob.id, carol.id, dave.id])
   const quiet = await group(nodeA, bob.token, [carol.id])
-  // Dave's tablet, offline: node A writes two session queues for each message of the busy room, one for the quiet room.
-  const tablet = await nodeA.mqtt(dave.token, { clientId: 'tablet', clean: false })
-  await tablet.subscribeAsync(`chat/${busy}/+`, { qos: 1 })
-  await tablet.endAsync()
+  await offlineTablet(nodeA, dave.token, busy)
   const got = await phone(nodeB, carol.token, [busy, quiet])
 
   const [aliceClient, bobClient] = await Promise.all([nodeA.mqtt(alice.token), nodeA.mqtt(bob.token)])
-  const typing = setInterval(() => bobClient.publish(`chat/${busy}/events`, JSON.stringify({ type: 'typing' }), { qos: 0 }), 1)
+  const stopTyping = typingThroughout(bobClient, busy)
   try {
     await Promise.all([...burst(aliceClient, busy, alice.id, 'a'), ...burst(bobClient, quiet, bob.id, 'b')])
   } finally {
-    clearInterval(typing)
+    stopTyping()
   }
   await everyMessage(t, got, busy, 'the busy room, typing throughout, from the other node')
   await everyMessage(t, got, quiet, 'the quiet room, from the other node')
