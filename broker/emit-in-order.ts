@@ -69,8 +69,9 @@ export function emitInCounterOrder(aedes: Aedes, log: Logger, stallMs = EMIT_STA
       })
       threw = false
     } finally {
-      // Refused before it was numbered, or threw: nothing of it will reach the router.
-      if ((threw || broker.counter < counter) && waiting.delete(counter)) flush()
+      // Threw: nothing of it will reach the router. (One refused before it was numbered has called back, and
+      // its number is the next publish's anyway.)
+      if (threw && waiting.delete(counter)) flush()
     }
   }
 
