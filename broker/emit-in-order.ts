@@ -78,7 +78,8 @@ export function emitInCounterOrder(aedes: Aedes, log: Logger, stallMs = EMIT_STA
   /** Counters given up on by the watchdog, so that one routed late is reported (bounded: cleared when large). */
   const givenUp = new Set<number>()
   broker.mq.emit = (packet, done) => {
-    if (packet.brokerId !== broker.id || !waiting.has(packet.brokerCounter!)) {
+    if (packet.brokerId !== broker.id) return emit(packet, done)
+    if (!waiting.has(packet.brokerCounter!)) {
       if (givenUp.delete(packet.brokerCounter!)) log.warn({ brokerCounter: packet.brokerCounter, topic: (packet as { topic?: string }).topic }, 'a publish given up on was routed late; clients that got later packets drop it')
       return emit(packet, done)
     }

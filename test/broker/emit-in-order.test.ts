@@ -38,7 +38,8 @@ async function brokerWithGates(t: Test, topics: string[], stallMs: number) {
   client.on('message', (topic) => got.push(topic))
   await client.subscribeAsync(topics, { qos: 1 })
   const publish = (topic: string, qos: 0 | 1) => aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(topic), qos, retain: false, dup: false }, () => {})
-  return { gates, got, warnings, publish }
+  const internals = aedes as unknown as { counter: number; mq: { emit(packet: object, done: () => void): void } }
+  return { gates, got, warnings, publish, internals }
 }
 
 t.test('a publish whose queue write is slow is not overtaken, so the client gets both in order', async (t) => {
@@ -52,12 +53,13 @@ t.test('a publish whose queue write is slow is not overtaken, so the client gets
 })
 
 t.test('publishes stuck in their queue writes hold the others back for the stall time only, however many', async (t) => {
-  const { gates, got, warnings, publish } = await brokerWithGates(t, ['stuck', 'late', 'quick'], 200)
+  const { gates, got, warnings, publish, internals } = await brokerWithGates(t, ['stuck', 'late', 'quick'], 200)
   gates.set('stuck', new Promise(() => {}))
   let release!: () => void
   gates.set('late', new Promise<void>((resolve) => { release = resolve }))
   for (let i = 0; i < 10; i++) publish('stuck', 1)
   publish('late', 1)
+  const lateCounter = internals.counter
   publish('quick', 1)
   await sleep(50)
   t.same(got, [], 'held while the stuck ones may still come')
@@ -65,6 +67,9 @@ t.test('publishes stuck in their queue writes hold the others back for the stall
   t.same(got, ['quick'], 'let go')
   const stalls = warnings.filter((line) => line.includes('not routed in time')).map((line) => JSON.parse(line).stuck)
   t.same(stalls, [11], 'all eleven given up on at one watchdog tick (one by one, each would hold the rest a tick longer)')
+  // Another node's packet with the same number is not this node's late one.
+  internals.mq.emit({ cmd: 'publish', topic: 'elsewhere', payload: Buffer.alloc(0), qos: 0, brokerId: 'another-node', brokerCounter: lateCounter }, () => {})
+  t.notMatch(warnings.join(''), /routed late/, 'another node\'s packet with the same number is not reported')
   release()
   for (let waited = 0; waited < 2000 && !warnings.join('').includes('routed late'); waited += 20) await sleep(20)
   t.match(warnings.join(''), /given up on was routed late/, 'one routed after it was given up on is logged')
