@@ -10,6 +10,7 @@ import { listen } from '../shared/listen.ts'
 import type { Logger } from '../shared/logger.ts'
 import { ConnectionGate } from './connection-gate.ts'
 import { guardedConnection, guardParser } from './packet-size-guard.ts'
+import { WriteCoalescer } from './write-coalescer.ts'
 
 /** The MQTT listeners of one node and the ports they bound (TLS ports are null when TLS is off). */
 export interface MqttListeners {
@@ -42,7 +43,8 @@ const closed = (server: TcpServer | HttpServer) => new Promise<void>((resolve) =
  * Serves MQTT over TCP and WebSocket (`wsPath`, subprotocol `mqtt`), and over
  * TLS and secure WebSocket when a certificate is configured. Every socket
  * gets TCP_NODELAY (MQTT's small packets must not wait on Nagle), passes the
- * per-IP connection gate, and goes through the packet-size guard; WebSocket
+ * per-IP connection gate, and goes through the packet-size guard and the
+ * write coalescer (a turn's packets leave in one system call); WebSocket
  * frames are capped at the same size (plus the largest fixed header) by `ws`.
  * Before Aedes starts its CONNECT timer, a TLS handshake and a WebSocket
  * upgrade each get `connectTimeoutMs` too, so no listener holds a silent
@@ -56,8 +58,9 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
     socket.destroy()
     return false
   }
-  const handle = (socket: Duplex) => guardParser(broker.handle(socket), socket, opts.maxPacketBytes)
-  const handleWebSocket = (stream: Duplex, req: IncomingMessage) => broker.handle(guardedConnection(stream, opts.maxPacketBytes), req)
+  const coalescer = new WriteCoalescer()
+  const handle = (socket: Duplex) => guardParser(broker.handle(coalescer.coalesce(socket)), socket, opts.maxPacketBytes)
+  const handleWebSocket = (stream: Duplex, req: IncomingMessage) => broker.handle(coalescer.coalesce(guardedConnection(stream, opts.maxPacketBytes)), req)
   const onSocket = (socket: Socket) => {
     socket.setNoDelay(true)
     if (admitted(socket)) handle(socket)

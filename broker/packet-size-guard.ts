@@ -82,8 +82,8 @@ export function guardParser(client: unknown, socket: Duplex, maxBytes: number): 
  * {@link PacketHeaderReader} before Aedes may read them, so a packet over
  * the limit destroys the socket before its body is buffered (Aedes sets no
  * maximum of its own). Writes go to `socket`; a corked burst (mqtt-packet
- * corks each packet) is written corked, as one system call and, with
- * TCP_NODELAY, one segment.
+ * corks each packet, the write coalescer a turn's packets) is written as
+ * one WebSocket frame, never a packet split over frames.
  */
 export class GuardedConnection extends Duplex {
   readonly #socket: Duplex
@@ -114,7 +114,7 @@ export class GuardedConnection extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
-    // One write per packet: mqtt-packet writes a packet in several chunks, and a WebSocket stream
+    // One write per corked burst: mqtt-packet writes a packet in several chunks, and a WebSocket stream
     // sends each write as a frame of its own (over TLS, a record of its own too).
     const data = chunks.length === 1 ? chunks[0]!.chunk : Buffer.concat(chunks.map((c) => c.chunk))
     this.#send(data, callback)
