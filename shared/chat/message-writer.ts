@@ -1,10 +1,12 @@
 import { ChatError } from '../errors.ts'
 import type { CommitOutcome, MessageStore, PendingMessage } from '../stores/message-store.ts'
+import { prepareMessage, type PreparedMessage } from '../stores/prepared-message.ts'
 import type { Logger } from '../logger.ts'
 import type { WriterObserver } from '../metrics.ts'
 
 interface Waiting {
-  message: PendingMessage
+  /** Prepared when written, so that a batch's turn only joins strings. */
+  prepared: PreparedMessage
   resolve(outcome: CommitOutcome): void
   reject(err: unknown): void
 }
@@ -64,7 +66,7 @@ export class MessageWriter {
       return Promise.reject(new ChatError('server_busy', 'Too many messages are waiting to be stored; retry later.'))
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ message, resolve, reject })
+      this.#queue.push({ prepared: prepareMessage(message), resolve, reject })
       if (this.#scheduled || this.#committing >= this.#limits.concurrency) return
       // Let the current tick's publishes join the batch.
       this.#scheduled = true
@@ -88,7 +90,7 @@ export class MessageWriter {
       const batch = this.#takeBatch()
       if (batch.length === 0) break
       started++
-      const rooms = new Set(batch.map((w) => w.message.roomId))
+      const rooms = new Set(batch.map((w) => w.prepared.message.roomId))
       for (const room of rooms) this.#busyRooms.add(room)
       this.#committing++
       this.#committingMessages += batch.length
@@ -117,7 +119,7 @@ export class MessageWriter {
     const batch: Waiting[] = []
     const left: Waiting[] = []
     for (const waiting of this.#queue) {
-      if (batch.length < this.#limits.batchMax && !this.#busyRooms.has(waiting.message.roomId)) batch.push(waiting)
+      if (batch.length < this.#limits.batchMax && !this.#busyRooms.has(waiting.prepared.message.roomId)) batch.push(waiting)
       else left.push(waiting)
     }
     this.#queue = left
@@ -177,7 +179,7 @@ export class MessageWriter {
   async #commit(batch: Waiting[]): Promise<{ ok: true; outcomes: CommitOutcome[] } | { ok: false; error: unknown }> {
     const started = performance.now()
     try {
-      const outcomes = await this.#store.commitBatch(batch.map((w) => w.message))
+      const outcomes = await this.#store.commitBatch(batch.map((w) => w.prepared))
       this.stats.commits++
       this.stats.messages += batch.length
       this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length)

@@ -46,6 +46,7 @@ const ASCII_LETTER_OR_DIGIT = /^[a-z0-9]$/
  * halves the index for Latin text, which each stored message pays for).
  */
 export function searchGrams(body: string): string[] {
+  if (ASCII_ONLY.test(body)) return asciiGrams(body)
   const grams = new Set<string>()
   for (const word of wordsOf(body)) {
     const chars = Array.from(word)
@@ -53,6 +54,33 @@ export function searchGrams(body: string): string[] {
       if (chars.length === 1 || !ASCII_LETTER_OR_DIGIT.test(chars[i]!)) grams.add(chars[i]!)
       if (i + 1 < chars.length) grams.add(chars[i]! + chars[i + 1]!)
     }
+  }
+  return [...grams]
+}
+
+const ASCII_ONLY = /^[\x00-\x7f]*$/
+
+/**
+ * {@link searchGrams} of an ASCII body, the same grams in the same order
+ * without its Unicode steps (most chat text, and NFKC changes no ASCII):
+ * words are runs of letters and digits, and only a one-character word
+ * has a unigram. The general path was about a tenth of this process's CPU
+ * per stored message in the bench's scenario 1.
+ */
+function asciiGrams(body: string): string[] {
+  const text = body.toLowerCase()
+  const grams = new Set<string>()
+  let start = -1
+  for (let i = 0; i <= text.length; i++) {
+    const code = i < text.length ? text.charCodeAt(i) : 0
+    if ((code >= 0x61 && code <= 0x7a) || (code >= 0x30 && code <= 0x39)) {
+      if (start < 0) start = i
+      continue
+    }
+    if (start < 0) continue
+    if (i - start === 1) grams.add(text[start]!)
+    for (let j = start; j + 1 < i; j++) grams.add(text.slice(j, j + 2))
+    start = -1
   }
   return [...grams]
 }

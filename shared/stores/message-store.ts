@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, MessageRow } from '../db/schema.ts'
 import type { MessageEnvelope } from '../protocol.ts'
 import { searchGrams } from '../search/grams.ts'
+import { arrayLiteral, distinctMessages, prepareMessage, type PreparedMessage } from './prepared-message.ts'
 
 /** A message waiting to be committed. */
 export interface PendingMessage {
@@ -48,30 +49,6 @@ export type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 /** The columns to select for {@link toEnvelope}. */
 export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
-/**
- * The batch with each (room, sender, client id) once; for each message of
- * the batch, its position in `unique`, and whether an earlier one had it.
- */
-function distinctMessages(batch: readonly PendingMessage[]): { unique: PendingMessage[]; slots: number[]; repeats: boolean[] } {
-  const unique: PendingMessage[] = []
-  const slots: number[] = []
-  const repeats: boolean[] = []
-  const seen = new Map<string, number>()
-  for (const message of batch) {
-    const key = JSON.stringify([message.roomId, message.senderId, message.clientMsgId])
-    const slot = seen.get(key)
-    repeats.push(slot !== undefined)
-    if (slot !== undefined) {
-      slots.push(slot)
-    } else {
-      seen.set(key, unique.length)
-      slots.push(unique.length)
-      unique.push(message)
-    }
-  }
-  return { unique, slots, repeats }
-}
-
 /** Reads and writes `messages`. */
 export class MessageStore {
   readonly #db: Kysely<Database>
@@ -87,15 +64,17 @@ export class MessageStore {
    * after the lock, so they follow the numbering; resends of an already
    * stored (room, sender, client id) come back as duplicates and are not
    * written again, as do resends within the batch (sent to the database
-   * once). Outcomes are in the batch's order.
+   * once). Outcomes are in the batch's order. Messages may come prepared
+   * ({@link prepareMessage}), as the writer prepares them.
    */
-  async commitBatch(batch: readonly PendingMessage[]): Promise<CommitOutcome[]> {
-    const { unique, slots, repeats } = distinctMessages(batch)
+  async commitBatch(batch: readonly (PendingMessage | PreparedMessage)[]): Promise<CommitOutcome[]> {
+    const prepared = batch.map((m) => ('elements' in m ? m : prepareMessage(m)))
+    const { unique, slots, repeats } = distinctMessages(prepared)
     // One round trip: the steps run in the database function (migrations 0005, 0007, 0008).
     const { rows } = await sql<EnvelopeRow & { idx: number; outcome: CommitOutcome['kind'] }>`
-      SELECT * FROM mqchat_commit_batch(${unique.map((m) => m.roomId)}::text[], ${unique.map((m) => m.senderId)}::text[],
-        ${unique.map((m) => m.clientMsgId)}::text[], ${unique.map((m) => m.body)}::text[], ${unique.map((m) => searchGrams(m.body).join(' '))}::text[],
-        ${unique.map((m) => m.system === true)}::boolean[])`
+      SELECT * FROM mqchat_commit_batch(${arrayLiteral(unique, 0)}::text[], ${arrayLiteral(unique, 1)}::text[],
+        ${arrayLiteral(unique, 2)}::text[], ${arrayLiteral(unique, 3)}::text[], ${arrayLiteral(unique, 4)}::text[],
+        ${arrayLiteral(unique, 5)}::boolean[])`
       .execute(this.#db)
     if (rows.length !== unique.length) throw new Error(`commit returned ${rows.length} outcomes for ${unique.length} messages`)
     const outcomes = rows.map((row): CommitOutcome => row.outcome === 'room_gone' ? { kind: 'room_gone' } : { kind: row.outcome, message: toEnvelope(row) })

@@ -67,3 +67,16 @@ t.test('grams alone over-match: the store must still check the substring', async
   t.ok(candidate('plan a low hot day', 'plot'), 'pl, lo, ot all appear apart')
   t.ok(candidate('학교 교실', '학교실'), '학교 and 교실 appear apart')
 })
+
+// ASCII bodies take a path of their own; a non-ASCII word after them sends the same text down the general
+// path, whose grams must then be the same ones in the same order, followed by that word's.
+t.test('searchGrams: the ASCII path and the general path agree', async (t) => {
+  const alphabet = 'abcXYZ019 -_.,!?"\'\\\t\n@#{}'
+  let seed = 7
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+  const bodies = ['', 'a', 'A b', 'Deployment at 10:30, OK?', 'x'.repeat(40), 'a1 1a A1 a-1', '\u007f~ab']
+  for (let i = 0; i < 500; i++) bodies.push(Array.from({ length: Math.floor(random() * 40) }, () => alphabet[Math.floor(random() * alphabet.length)]).join(''))
+  const disagree = bodies.filter((body) => JSON.stringify(searchGrams(body)) !== JSON.stringify(searchGrams(`${body} é`).filter((g) => g !== 'é')))
+  t.same(disagree, [], `${bodies.length} ASCII bodies, every one the same both ways`)
+  t.same(searchGrams('Hello, World 42 x'), ['he', 'el', 'll', 'lo', 'wo', 'or', 'rl', 'ld', '42', 'x'], 'an example, in order')
+})

@@ -2,6 +2,7 @@ import t from 'tap'
 import { MessageWriter } from '../../shared/chat/message-writer.ts'
 import { createLogger } from '../../shared/logger.ts'
 import { MessageStore, type PendingMessage } from '../../shared/stores/message-store.ts'
+import type { PreparedMessage } from '../../shared/stores/prepared-message.ts'
 import { startTestNode } from '../helpers/node.ts'
 
 t.test('the group-commit writer', async (t) => {
@@ -64,8 +65,8 @@ t.test('the group-commit writer', async (t) => {
     // commit sooner, and its senders must still wait their turn.
     const events: string[] = []
     class NotingStore extends MessageStore {
-      override commitBatch(batch: readonly PendingMessage[]) {
-        events.push(`commit ${batch.map((m) => m.clientMsgId).join(',')}`)
+      override commitBatch(batch: readonly (PendingMessage | PreparedMessage)[]) {
+        events.push(`commit ${batch.map((m) => ('message' in m ? m.message : m).clientMsgId).join(',')}`)
         return super.commitBatch(batch)
       }
     }
