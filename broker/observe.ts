@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { newConnectionId } from '../shared/ids.ts'
 import type { Aedes, Client, PublishPacket } from 'aedes'
 import { ChatError } from '../shared/errors.ts'
 import type { Logger } from '../shared/logger.ts'
@@ -52,7 +52,7 @@ export function observeBroker(aedes: Aedes, deps: { sessions: Sessions; log: Log
       if (!LOGGED_BY_AUTHENTICATE.has(returnCode)) log.info({ clientId: client.id, returnCode, remoteAddress: remoteAddress(client) }, 'mqtt connect refused')
       return
     }
-    const entry: Connection = { connectionId: randomUUID(), userId: deps.sessions.get(client)?.userId, remoteAddress: remoteAddress(client), connectedAt: performance.now() }
+    const entry: Connection = { connectionId: newConnectionId(), userId: deps.sessions.get(client)?.userId, remoteAddress: remoteAddress(client), connectedAt: performance.now() }
     connections.set(client, entry)
     log.info({ connectionId: entry.connectionId, clientId: client.id, userId: entry.userId, remoteAddress: entry.remoteAddress, clean: client.clean }, 'mqtt connected')
   })

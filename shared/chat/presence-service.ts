@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { newConnectionId } from '../ids.ts'
 import { ChatError } from '../errors.ts'
 import type { PresenceEvent } from '../events.ts'
 import type { Logger } from '../logger.ts'
@@ -75,7 +75,7 @@ export class PresenceService {
    */
   connected(userId: string, evict: () => void): () => void {
     if (this.#closing) return () => {}
-    const connectionId = randomUUID()
+    const connectionId = newConnectionId()
     this.#live++
     this.#evictors.set(connectionId, { userId, evict })
     this.#enqueue(userId, async () => {
