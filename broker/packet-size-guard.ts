@@ -68,12 +68,12 @@ interface ParsingClient {
  */
 export function guardParser(client: unknown, socket: Duplex, maxBytes: number): void {
   const parser = (client as ParsingClient)._parser
-  const parse = parser.parse.bind(parser)
+  const parse = Object.getPrototypeOf(parser).parse as ParsingClient['_parser']['parse']
   const header = new PacketHeaderReader(maxBytes)
   parser.parse = (buf) => {
     const tooLarge = header.check(buf)
     if (tooLarge) return socket.destroy(tooLarge)
-    return parse(buf)
+    return parse.call(parser, buf)
   }
 }
 

@@ -53,7 +53,8 @@ export function authenticateHook(deps: { tokens: TokenService; accounts: Account
         })
         ;(client as { id: string }).id = scopedClientId(claims.userId, client.id)
         deps.sessions.start(client, { userId: claims.userId, username: claims.username }, claims.expiresAt!)
-        if (!client.closed && !client.conn.destroyed) client.conn.once('close', deps.presence.connected(claims.userId, () => client.close()))
+        // `on`, not `once`: the release ignores later calls, and `once` costs each connection a wrapper.
+        if (!client.closed && !client.conn.destroyed) client.conn.on('close', deps.presence.connected(claims.userId, client))
         deps.log.debug({ clientId: client.id, userId: claims.userId }, 'mqtt client authenticated')
         done(null, true)
       })

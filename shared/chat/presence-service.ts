@@ -28,6 +28,11 @@ export interface Presence {
   lastSeenAt: string | null
 }
 
+/** A live connection as presence sees it: something that can be closed (an Aedes client). */
+export interface Closable {
+  close(): void
+}
+
 /**
  * Online while at least one of a user's connections is live, offline (with
  * `users.last_seen_at`) once the last one has closed, however it closed.
@@ -44,7 +49,7 @@ export class PresenceService {
   readonly #options: PresenceOptions
   readonly #queues = new Map<string, Promise<void>>()
   /** Whose each connection counted on this node is, and how to close it (per-user limit, disabled users). */
-  readonly #evictors = new Map<string, { userId: string; evict: () => void }>()
+  readonly #evictors = new Map<string, { userId: string; connection: Closable }>()
   /** Users lately disabled, each with the timer that forgets them (see {@link setDisabled}). */
   readonly #barred = new Map<string, NodeJS.Timeout>()
   readonly #sweeper: NodeJS.Timeout
@@ -69,15 +74,16 @@ export class PresenceService {
   /**
    * Counts a new live connection of `userId` (the first makes the user
    * online). If the user now holds more than `maxConnectionsPerUser`
-   * connections, the oldest are closed through their `evict` (on whichever
-   * node holds them). Call the returned release once the connection has
+   * connections, the oldest are closed (on whichever node holds them; here
+   * by `connection.close()`, an object kept rather than a closure made for
+   * each connection). Call the returned release once the connection has
    * closed (the last release makes the user offline); later calls do nothing.
    */
-  connected(userId: string, evict: () => void): () => void {
+  connected(userId: string, connection: Closable): () => void {
     if (this.#closing) return () => {}
     const connectionId = newConnectionId()
     this.#live++
-    this.#evictors.set(connectionId, { userId, evict })
+    this.#evictors.set(connectionId, { userId, connection })
     this.#enqueue(userId, async () => {
       const { first, evict: surplus } = await this.#registry.add(userId, connectionId, this.#options.maxConnectionsPerUser)
       if (this.#barred.has(userId)) this.evictLocal([connectionId])
@@ -108,7 +114,7 @@ export class PresenceService {
       if (!entry) continue
       found = true
       this.#evictors.delete(id)
-      entry.evict()
+      entry.connection.close()
     }
     return found
   }
