@@ -93,7 +93,7 @@ export async function createChatBroker(services: Services, log: Logger, limits: 
       // Aedes keeps its connected clients in `clients`, and `pause()` stops reading a client's socket (neither is in its typings).
       for (const client of Object.values((aedes as unknown as { clients: Record<string, { pause(): void }> }).clients)) client.pause()
       await publishes.idle()
-      // mqtt-packet corks each packet and uncorks on the next tick: let the last PUBACKs reach the sockets before they close.
+      // The write coalescer sends a turn's packets from an immediate queued before this one: let the last PUBACKs go out before the sockets close.
       await new Promise((resolve) => setImmediate(resolve))
     },
     async close() {

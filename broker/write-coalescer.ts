@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream'
 
 const plainWrite = Writable.prototype.write
+const plainDestroy = Writable.prototype.destroy
 
 /**
  * Sends what a connection is written in one turn of the event loop as one
@@ -11,36 +12,54 @@ const plainWrite = Writable.prototype.write
  * scenario 1 of the bench, one packet per TCP segment, and on loopback the
  * kernel's cost of each send paid on this process's core.
  *
- * A connection's first write in a turn corks it once more; `setImmediate`
- * uncorks every such connection after the turn's I/O callbacks, ticks and
- * promise reactions have run, so the delay added is that turn's remaining
- * work, never a timer. `end()` uncorks by itself, so a last packet before a
- * close is not held back.
+ * A connection's first write in a turn corks it once more; one
+ * `setImmediate` uncorks every such connection. No timer is involved: a
+ * write made in an I/O callback, tick or promise reaction goes out when
+ * that turn's immediates run; a write made from an immediate (Aedes writes
+ * each delivery from one) goes out at the next turn's, after that turn's
+ * I/O callbacks. `end()` uncorks by itself, and `destroy()` (how Aedes
+ * closes a client) sends what is held first, so a last packet before a
+ * close is not dropped.
+ *
+ * While corked, a write returns false once a turn's data for a connection
+ * passes the stream's high-water mark, so Aedes waits for its `drain`,
+ * which comes with the flush.
  */
 export class WriteCoalescer {
   readonly #held = new Set<Writable>()
   #flushScheduled = false
   readonly #flush = (): void => {
     this.#flushScheduled = false
-    const held = [...this.#held]
-    this.#held.clear()
-    for (const stream of held) stream.uncork()
+    try {
+      for (const stream of this.#held) this.#release(stream)
+    } finally {
+      // One that threw leaves the rest held: they go at the next turn.
+      if (this.#held.size > 0) this.#scheduleFlush()
+    }
   }
 
-  /** One write function for every connection (a closure per connection would cost each its memory). */
+  /** One write and one destroy function for every connection (a closure per connection would cost each its memory). */
   readonly #write: Writable['write']
+  readonly #destroy: Writable['destroy']
 
   constructor() {
     const hold = (stream: Writable) => this.#hold(stream)
+    const release = (stream: Writable) => this.#release(stream)
     this.#write = function coalescedWrite(this: Writable, ...args: Parameters<Writable['write']>): boolean {
       hold(this)
       return (plainWrite as (...a: unknown[]) => boolean).apply(this, args)
     } as Writable['write']
+    this.#destroy = function coalescedDestroy(this: Writable, error?: Error): Writable {
+      release(this)
+      return plainDestroy.call(this, error)
+    }
   }
 
   /** Makes `stream`'s writes wait for the end of the turn they were made in. */
   coalesce<S extends Writable>(stream: S): S {
-    stream.write = this.#write
+    const coalesced = stream as Writable
+    coalesced.write = this.#write
+    coalesced.destroy = this.#destroy
     return stream
   }
 
@@ -48,6 +67,20 @@ export class WriteCoalescer {
     if (this.#held.has(stream) || stream.destroyed) return
     this.#held.add(stream)
     stream.cork()
+    this.#scheduleFlush()
+  }
+
+  /**
+   * Sends what `stream` holds now, if it holds anything. Fully uncorked:
+   * before a destroy in the same turn, mqtt-packet's own cork may not have
+   * been undone yet (its uncork waits for the next tick).
+   */
+  #release(stream: Writable): void {
+    if (!this.#held.delete(stream)) return
+    while (stream.writableCorked > 0) stream.uncork()
+  }
+
+  #scheduleFlush(): void {
     if (this.#flushScheduled) return
     this.#flushScheduled = true
     setImmediate(this.#flush)

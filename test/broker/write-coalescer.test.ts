@@ -44,15 +44,18 @@ function writeFromSuccessiveTicks(socket: Socket, count: number): Promise<void> 
   })
 }
 
-/** Everything `socket` receives until `bytes` have come. */
+/** Everything `socket` receives until `bytes` have come, or until it closes. */
 function receive(socket: Socket, bytes: number): Promise<Buffer> {
   const chunks: Buffer[] = []
   let got = 0
-  return new Promise((resolve) => socket.on('data', (chunk: Buffer) => {
-    chunks.push(chunk)
-    got += chunk.length
-    if (got >= bytes) resolve(Buffer.concat(chunks))
-  }))
+  return new Promise((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      got += chunk.length
+      if (got >= bytes) resolve(Buffer.concat(chunks))
+    })
+    socket.on('close', () => resolve(Buffer.concat(chunks)))
+  })
 }
 
 t.test('packets written from successive ticks of one turn leave in one send, in order', async (t) => {
@@ -76,16 +79,17 @@ t.test('packets written from successive ticks of one turn leave in one send, in 
   t.same(ids, Array.from({ length: 20 }, (_, i) => i + 1), 'every packet, whole and in order')
 })
 
-t.test('end() right after a write sends what was held', async (t) => {
+// Aedes closes a client with destroy(); what it wrote in the same turn (a PUBACK) must still go out.
+t.test('destroy() in the turn of a write sends what was held, then closes', async (t) => {
   const { server, client } = await socketPair(t)
   new WriteCoalescer().coalesce(server)
   const received = receive(client, 4)
-  const ended = new Promise<void>((resolve) => client.on('end', resolve))
+  const closed = new Promise<void>((resolve) => client.on('close', () => resolve()))
   mqttPacket.writeToStream({ cmd: 'puback', messageId: 7 }, server)
-  server.end()
+  await Promise.resolve().then(() => server.destroy())
   t.same([...(await received)], [0x40, 0x02, 0x00, 0x07], 'the PUBACK arrived')
-  await ended
-  t.pass('and then the end of the stream')
+  await closed
+  t.ok(server.destroyed, 'and the connection closed')
 })
 
 // Through the listeners and a plain Aedes: a client's 50 QoS 1 publishes, read in one chunk, come back as
