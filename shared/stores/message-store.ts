@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, MessageRow } from '../db/schema.ts'
 import type { MessageEnvelope } from '../protocol.ts'
 import { searchGrams } from '../search/grams.ts'
-import { arrayLiteral, distinctMessages, prepareMessage, type PreparedMessage } from './prepared-message.ts'
+import { arrayLiteral, distinctMessages, type PreparedMessage } from './prepared-message.ts'
 
 /** A message waiting to be committed. */
 export interface PendingMessage {
@@ -64,12 +64,11 @@ export class MessageStore {
    * after the lock, so they follow the numbering; resends of an already
    * stored (room, sender, client id) come back as duplicates and are not
    * written again, as do resends within the batch (sent to the database
-   * once). Outcomes are in the batch's order. Messages may come prepared
-   * ({@link prepareMessage}), as the writer prepares them.
+   * once). Outcomes are in the batch's order. Each message comes prepared
+   * (`prepareMessage`), as the writer prepares it when it is written.
    */
-  async commitBatch(batch: readonly (PendingMessage | PreparedMessage)[]): Promise<CommitOutcome[]> {
-    const prepared = batch.map((m) => ('elements' in m ? m : prepareMessage(m)))
-    const { unique, slots, repeats } = distinctMessages(prepared)
+  async commitBatch(batch: readonly PreparedMessage[]): Promise<CommitOutcome[]> {
+    const { unique, slots, repeats } = distinctMessages(batch)
     // One round trip: the steps run in the database function (migrations 0005, 0007, 0008).
     const { rows } = await sql<EnvelopeRow & { idx: number; outcome: CommitOutcome['kind'] }>`
       SELECT * FROM mqchat_commit_batch(${arrayLiteral(unique, 0)}::text[], ${arrayLiteral(unique, 1)}::text[],

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { MessageWriter } from '../../shared/chat/message-writer.ts'
 import { createLogger } from '../../shared/logger.ts'
-import { MessageStore, type PendingMessage } from '../../shared/stores/message-store.ts'
+import { MessageStore } from '../../shared/stores/message-store.ts'
 import type { PreparedMessage } from '../../shared/stores/prepared-message.ts'
 import { startTestNode } from '../helpers/node.ts'
 
@@ -65,8 +65,8 @@ t.test('the group-commit writer', async (t) => {
     // commit sooner, and its senders must still wait their turn.
     const events: string[] = []
     class NotingStore extends MessageStore {
-      override commitBatch(batch: readonly (PendingMessage | PreparedMessage)[]) {
-        events.push(`commit ${batch.map((m) => ('message' in m ? m.message : m).clientMsgId).join(',')}`)
+      override commitBatch(batch: readonly PreparedMessage[]) {
+        events.push(`commit ${batch.map((m) => m.message.clientMsgId).join(',')}`)
         return super.commitBatch(batch)
       }
     }
