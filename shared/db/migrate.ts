@@ -8,6 +8,7 @@ import * as commitBatch from './migrations/0005_commit_batch.ts'
 import * as searchTimeOrder from './migrations/0006_search_time_order.ts'
 import * as commitBatchPlan from './migrations/0007_commit_batch_plan.ts'
 import * as commitBatchProbes from './migrations/0008_commit_batch_probes.ts'
+import * as messagesParentsChecked from './migrations/0009_messages_parents_checked.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -19,6 +20,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0006_search_time_order': searchTimeOrder,
   '0007_commit_batch_plan': commitBatchPlan,
   '0008_commit_batch_probes': commitBatchProbes,
+  '0009_messages_parents_checked': messagesParentsChecked,
 }
 
 /**
