@@ -19,7 +19,8 @@ const plainDestroy = Writable.prototype.destroy
  * each delivery from one) goes out at the next turn's, after that turn's
  * I/O callbacks. `end()` uncorks by itself, and `destroy()` (how Aedes
  * closes a client) sends what is held first, so a last packet before a
- * close is not dropped.
+ * close is not dropped. A send that throws closes its own connection with
+ * the error and holds up no other.
  *
  * While corked, a write returns false once a turn's data for a connection
  * passes the stream's high-water mark, so Aedes waits for its `drain`,
@@ -30,11 +31,14 @@ export class WriteCoalescer {
   #flushScheduled = false
   readonly #flush = (): void => {
     this.#flushScheduled = false
-    try {
-      for (const stream of this.#held) this.#release(stream)
-    } finally {
-      // One that threw leaves the rest held: they go at the next turn.
-      if (this.#held.size > 0) this.#scheduleFlush()
+    for (const stream of this.#held) {
+      try {
+        this.#release(stream)
+      } catch (err) {
+        // A throw here would be uncaught (this runs from setImmediate) and end the process: it ends
+        // only its own connection, through the stream's 'error' (Aedes drops the client), and the rest go out.
+        stream.destroy(err instanceof Error ? err : new Error(String(err)))
+      }
     }
   }
 
@@ -50,8 +54,13 @@ export class WriteCoalescer {
       return (plainWrite as (...a: unknown[]) => boolean).apply(this, args)
     } as Writable['write']
     this.#destroy = function coalescedDestroy(this: Writable, error?: Error): Writable {
-      release(this)
-      return plainDestroy.call(this, error)
+      let sendFailed: Error | undefined
+      try {
+        release(this)
+      } catch (err) {
+        sendFailed = err instanceof Error ? err : new Error(String(err))
+      }
+      return plainDestroy.call(this, error ?? sendFailed)
     }
   }
 

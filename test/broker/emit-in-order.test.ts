@@ -23,6 +23,14 @@ async function brokerWithGates(t: Test, topics: string[], stallMs: number) {
     await gates.get(packet.topic)
     return enqueue(subs, packet)
   }
+  // Topics whose publish throws in Aedes's lookup of offline subscribers, as a broken persistence would.
+  const throwing = new Set<string>()
+  const p = persistence as unknown as { subscriptionsByTopic(topic: string): Promise<unknown> }
+  const lookUp = p.subscriptionsByTopic.bind(persistence)
+  p.subscriptionsByTopic = (topic) => {
+    if (throwing.has(topic)) throw new Error('persistence down')
+    return lookUp(topic)
+  }
   const warnings: string[] = []
   const sink = new Writable({ write(chunk, _enc, cb) { warnings.push(String(chunk)); cb() } })
   emitInCounterOrder(aedes, createLogger('warn', sink), stallMs)
@@ -39,7 +47,7 @@ async function brokerWithGates(t: Test, topics: string[], stallMs: number) {
   await client.subscribeAsync(topics, { qos: 1 })
   const publish = (topic: string, qos: 0 | 1) => aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(topic), qos, retain: false, dup: false }, () => {})
   const internals = aedes as unknown as { counter: number; mq: { emit(packet: object, done: () => void): void } }
-  return { gates, got, warnings, publish, internals }
+  return { gates, got, warnings, publish, internals, throwing }
 }
 
 t.test('a publish whose queue write is slow is not overtaken, so the client gets both in order', async (t) => {
@@ -73,4 +81,14 @@ t.test('publishes stuck in their queue writes hold the others back for the stall
   release()
   for (let waited = 0; waited < 2000 && !warnings.join('').includes('routed late'); waited += 20) await sleep(20)
   t.match(warnings.join(''), /given up on was routed late/, 'one routed after it was given up on is logged')
+})
+
+// A publish that throws (here: in its persistence step, before it is routed) must not hold the next ones back.
+t.test('a publish that throws does not hold back the ones after it', async (t) => {
+  const { got, publish, throwing } = await brokerWithGates(t, ['boom', 'after'], 60_000)
+  throwing.add('boom')
+  t.throws(() => publish('boom', 1), /persistence down/, 'the throw reaches the publisher')
+  publish('after', 1)
+  for (let waited = 0; waited < 3000 && got.length < 1; waited += 20) await sleep(20)
+  t.same(got, ['after'], 'the next publish is delivered (held, it would wait for the 60 s stall time)')
 })

@@ -92,6 +92,22 @@ t.test('destroy() in the turn of a write sends what was held, then closes', asyn
   t.ok(server.destroyed, 'and the connection closed')
 })
 
+// The flush runs from setImmediate, where a throw would be uncaught and end the process.
+t.test('a connection whose send throws is closed with the error; the others still go out', async (t) => {
+  const [failing, healthy] = [await socketPair(t), await socketPair(t)]
+  const coalescer = new WriteCoalescer()
+  coalescer.coalesce(failing.server)
+  coalescer.coalesce(healthy.server)
+  failing.server.uncork = () => { throw new Error('send failed') }
+  const failed = new Promise<Error>((resolve) => failing.server.on('error', resolve))
+  const received = receive(healthy.client, 3)
+  failing.server.write(Buffer.from('abc'))
+  healthy.server.write(Buffer.from('xyz'))
+  t.equal(String(await received), 'xyz', 'the healthy connection got its bytes')
+  t.equal((await failed).message, 'send failed', 'the failing one got the error')
+  t.ok(failing.server.destroyed, 'and was closed')
+})
+
 // Through the listeners and a plain Aedes: a client's 50 QoS 1 publishes, read in one chunk, come back as
 // 50 PUBACKs and 50 deliveries. Aedes writes each of them from a tick of its own.
 t.test('the MQTT listener coalesces what Aedes writes', async (t) => {
