@@ -9,6 +9,7 @@ import * as searchTimeOrder from './migrations/0006_search_time_order.ts'
 import * as commitBatchPlan from './migrations/0007_commit_batch_plan.ts'
 import * as commitBatchProbes from './migrations/0008_commit_batch_probes.ts'
 import * as messagesParentsChecked from './migrations/0009_messages_parents_checked.ts'
+import * as searchPendingList from './migrations/0010_search_pending_list.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -21,6 +22,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0007_commit_batch_plan': commitBatchPlan,
   '0008_commit_batch_probes': commitBatchProbes,
   '0009_messages_parents_checked': messagesParentsChecked,
+  '0010_search_pending_list': searchPendingList,
 }
 
 /**
