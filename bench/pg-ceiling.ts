@@ -1,8 +1,8 @@
 /**
  * The Postgres ceiling: how many rows a second Postgres itself takes in
  * batched inserts into a table of the `messages` shape (a copy of mqchat's,
- * with all its indexes, the GIN on search_grams included; without the
- * foreign keys), from `connections` clients each inserting batches of
+ * with all its indexes and their settings, the GIN on search_grams and its
+ * pending-list cap included; like it, without foreign keys), from `connections` clients each inserting batches of
  * `batch` rows as one prepared `INSERT ... SELECT FROM unnest(...)`, each
  * batch its own (durable) transaction. mqchat's scenario 1 rate is shown as
  * a ratio of it.

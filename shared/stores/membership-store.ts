@@ -24,7 +24,7 @@ export interface RoomTransaction {
   addMembers(userIds: readonly string[]): Promise<void>
   removeMember(userId: string): Promise<void>
   setRole(userId: string, role: MemberRole): Promise<void>
-  /** Deletes the room; its members and messages go with it (foreign keys cascade). */
+  /** Deletes the room; its members go with it (foreign keys cascade) and its messages (a trigger, migration 0009). */
   deleteRoom(): Promise<void>
 }
 

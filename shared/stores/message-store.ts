@@ -69,7 +69,7 @@ export class MessageStore {
    */
   async commitBatch(batch: readonly PreparedMessage[]): Promise<CommitOutcome[]> {
     const { unique, slots, repeats } = distinctMessages(batch)
-    // One round trip: the steps run in the database function (migrations 0005, 0007, 0008).
+    // One round trip: the steps run in the database function (migrations 0005, 0007, 0008, 0009).
     const { rows } = await sql<EnvelopeRow & { idx: number; outcome: CommitOutcome['kind'] }>`
       SELECT * FROM mqchat_commit_batch(${arrayLiteral(unique, 0)}::text[], ${arrayLiteral(unique, 1)}::text[],
         ${arrayLiteral(unique, 2)}::text[], ${arrayLiteral(unique, 3)}::text[], ${arrayLiteral(unique, 4)}::text[],

@@ -14,6 +14,11 @@ t.test('what the foreign keys of messages did still holds', async (t) => {
   const newRoom = async () => (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'group', name: 'g', memberIds: [bob.id] } })).body.room.id as string
   const stored = async (roomId: string) => Number((await db.selectFrom('messages').select((eb) => eb.fn.countAll().as('n')).where('room_id', '=', roomId).executeTakeFirstOrThrow()).n)
 
+  t.test('messages has no foreign keys', async (t) => {
+    const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_constraint WHERE conrelid = 'messages'::regclass AND contype = 'f'`.execute(db)
+    t.equal(rows[0]?.n, 0, 'the commit function checks rooms and senders instead')
+  })
+
   t.test('deleting a room deletes its messages', async (t) => {
     const roomId = await newRoom()
     for (const id of ['a', 'b', 'c']) t.equal((await app.node.services.writer.write({ roomId, senderId: alice.id, clientMsgId: id, body: id })).kind, 'stored')
