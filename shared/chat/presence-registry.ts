@@ -32,6 +32,17 @@ export interface PresenceRegistry {
   close(): Promise<void>
 }
 
+/** The first `count` of `ids` (none when `count` is not positive), without copying the rest: a user may hold thousands of connections. */
+function oldest(ids: Set<string>, count: number): string[] {
+  const found: string[] = []
+  if (count <= 0) return found
+  for (const id of ids) {
+    found.push(id)
+    if (found.length === count) break
+  }
+  return found
+}
+
 /** A {@link PresenceRegistry} in this process's memory, for a single node. */
 export class MemoryPresenceRegistry implements PresenceRegistry {
   /** Per user, their connections in the order they were counted. */
@@ -41,7 +52,7 @@ export class MemoryPresenceRegistry implements PresenceRegistry {
     const live = this.#connections.get(userId) ?? new Set<string>()
     this.#connections.set(userId, live)
     live.add(connectionId)
-    return { first: live.size === 1, evict: [...live].slice(0, Math.max(0, live.size - maxPerUser)) }
+    return { first: live.size === 1, evict: oldest(live, live.size - maxPerUser) }
   }
 
   async remove(userId: string, connectionId: string): Promise<boolean> {
