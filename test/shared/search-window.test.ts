@@ -1,6 +1,7 @@
+import { CompiledQuery } from 'kysely'
 import t from 'tap'
 import { MessageStore } from '../../shared/stores/message-store.ts'
-import { SearchStore, type SearchPage } from '../../shared/stores/search-store.ts'
+import { recentWindowMatches, SearchStore, type SearchPage } from '../../shared/stores/search-store.ts'
 import { startTestNode } from '../helpers/node.ts'
 
 /** Every match, page by page, as `room/id`. */
@@ -28,6 +29,10 @@ t.test('search answers the same from the newest messages and from the word index
     for (const [i, body] of bodies(count).entries()) await writer.write({ roomId, senderId: i % 2 ? alice.id : bob.id, clientMsgId: `m${i}`, body })
   }
   t.ok(await new MessageStore(db).delete(roomA, 25, bob.id), '"apple pie 24" deleted')
+  // Newer traffic in a room alice is not in: the walks across her rooms must neither show it nor be misled by it.
+  const carol = await app.user('carol')
+  const elsewhere = (await app.http('POST', '/v1/rooms', { token: carol.token, body: { type: 'group', name: 'not alice', memberIds: [bob.id] } })).body.room.id as string
+  for (const [i, body] of bodies(20).entries()) await writer.write({ roomId: elsewhere, senderId: i % 2 ? carol.id : bob.id, clientMsgId: `x${i}`, body })
 
   const stores = { 'word index only': new SearchStore(db, 0), 'window of 5': new SearchStore(db, 5), 'window of 12': new SearchStore(db, 12), 'window over all': new SearchStore(db, 10_000) }
   const scopes = {
@@ -51,3 +56,35 @@ t.test('search answers the same from the newest messages and from the word index
     }
   }
 })
+
+t.test('across a user\'s rooms, the recent walk reads at most its window however many newer messages other rooms hold', async (t) => {
+  const app = await startTestNode(t)
+  const { db } = app.node.database
+  const { writer } = app.node.services
+  const [alice, bob, carol] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol')])
+  const group = async (token: string, memberId: string) => (await app.http('POST', '/v1/rooms', { token, body: { type: 'group', name: 'g', memberIds: [memberId] } })).body.room.id as string
+  const mine = await group(alice.token, bob.id)
+  const theirs = await group(carol.token, bob.id)
+  for (let i = 0; i < 10; i++) await writer.write({ roomId: mine, senderId: alice.id, clientMsgId: `m${i}`, body: `apple ${i}` })
+  for (let i = 0; i < 60; i++) await writer.write({ roomId: theirs, senderId: carol.id, clientMsgId: `t${i}`, body: `apple ${i}` })
+  await db.executeQuery(CompiledQuery.raw('ANALYZE messages'))
+
+  const window = 5
+  const query = recentWindowMatches(db, { memberId: alice.id }, 'apple', ['apple'], undefined, 4, window).compile()
+  const plan = (await db.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.sql}`, [...query.parameters]))).rows[0]!['QUERY PLAN']
+  const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as Array<{ Plan: PlanNode }>
+  const read = rowsReadFrom(parsed[0]!.Plan, 'messages')
+  t.ok(read > 0 && read <= window, `the walk read ${read} rows of messages (window ${window}), with 60 newer ones in another room`)
+  const inWindow = await recentWindowMatches(db, { memberId: alice.id }, 'apple', ['apple'], undefined, 4, window).execute()
+  t.equal(inWindow.length, 0, 'none of them is alice\'s, so the window answers nothing and the word index is asked')
+  const page = await new SearchStore(db, window).inRoomsOf(alice.id, { text: 'apple', limit: 4 })
+  t.same(page.messages.map((m) => m.body), ['apple 9', 'apple 8', 'apple 7', 'apple 6'], 'and the search still finds her newest matches')
+})
+
+interface PlanNode { 'Relation Name'?: string; 'Actual Rows'?: number; 'Actual Loops'?: number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }
+
+/** Rows the plan's scans of `relation` produced or filtered away, over all their loops. */
+function rowsReadFrom(node: PlanNode, relation: string): number {
+  const own = node['Relation Name'] === relation ? ((node['Actual Rows'] ?? 0) + (node['Rows Removed by Filter'] ?? 0)) * (node['Actual Loops'] ?? 1) : 0
+  return own + (node.Plans ?? []).reduce((sum, child) => sum + rowsReadFrom(child, relation), 0)
+}
