@@ -132,6 +132,10 @@ export async function loadHistory(databaseUrl: string, schema: string, reader: s
       inserted += rows
       log(`  history: ${inserted} messages inserted, ${((performance.now() - started) / 1000).toFixed(1)} s`)
     })))
+    // As the commit function leaves it: each room's last_message_at is its newest message's created_at.
+    await client.query(`UPDATE rooms SET last_message_at = newest.at
+      FROM (SELECT m.room_id, max(m.created_at) AS at FROM messages m JOIN hist_rooms r ON r.id = m.room_id GROUP BY m.room_id) newest
+      WHERE rooms.id = newest.room_id`)
     const indexStarted = performance.now()
     for (const ix of indexes) {
       await client.query(ix.def)

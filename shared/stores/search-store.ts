@@ -40,9 +40,10 @@ function inScope(scope: SearchScope): (eb: ExpressionBuilder<any, any>) => Expre
  *   a common word, which the word index would answer with thousands of rows
  *   to test and sort (1.3 s at 1,000,000 messages). In one room the walk
  *   reads that room's newest messages; across a user's rooms it reads the
- *   newest messages of all rooms and keeps the user's, so other rooms'
- *   traffic cannot lengthen it (walking until `recentWindow` of the user's
- *   own took 1.2 s behind 600,000 newer messages of other rooms);
+ *   messages of all rooms from the user's newest one on and keeps the
+ *   user's, so other rooms' traffic can neither lengthen the walk nor, when
+ *   it is newer, fill it (walking until `recentWindow` of the user's own
+ *   took 1.2 s behind 600,000 newer messages of other rooms);
  * - otherwise the `messages_search` GIN index (see `search/grams.ts`): it
  *   finds rows holding every gram of the query, and a substring test of each
  *   word drops rows whose grams only appear apart. EXPLAIN ANALYZE on
@@ -121,8 +122,9 @@ export class SearchStore {
  * many messages the walk read. One room: that room's newest messages, on
  * `messages_room_time`. Several rooms: the newest messages of all rooms, on
  * `messages_time`, filtered to the scope after the walk, so the walk reads
- * `window` rows at most; the order (time, room, number) is total, so the
- * filtered rows are still a prefix of the scope's result order.
+ * `window` rows at most, starting at the member's newest message; the order
+ * (time, room, number) is total, so the filtered rows are still a prefix of
+ * the scope's result order.
  * Exported for the test that reads its plan.
  */
 export function recentWindowMatches(db: Kysely<Database>, scope: SearchScope, text: string, words: string[], after: Position | undefined, limit: number, window: number) {
@@ -130,6 +132,7 @@ export function recentWindowMatches(db: Kysely<Database>, scope: SearchScope, te
     .with('recent', (db) => {
       let recent = db.selectFrom('messages').select([...ENVELOPE_COLUMNS, 'search_grams']).where('deleted_at', 'is', null)
       if ('roomId' in scope) recent = recent.where(inScope(scope))
+      else recent = recent.where('created_at', '<=', (eb) => newestOfMember(eb, scope.memberId))
       if (after) recent = recent.where(afterPosition(after))
       return recent.orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc').limit(window)
     })
@@ -143,6 +146,19 @@ export function recentWindowMatches(db: Kysely<Database>, scope: SearchScope, te
     .where(bodyHoldsAll(words))
     .orderBy('created_at', 'desc').orderBy('room_id', 'desc').orderBy('seq', 'desc')
     .limit(limit + 1)
+}
+
+/**
+ * When the member's newest message was stored: the latest `last_message_at`
+ * of their rooms. The commit function sets it to its messages' `created_at`
+ * in the same statement, so no message of theirs is newer, and the walk
+ * starts there, past the newer traffic of rooms they are not in.
+ */
+function newestOfMember(eb: ExpressionBuilder<Database, 'messages'>, memberId: string) {
+  return eb.selectFrom('rooms')
+    .innerJoin('room_members', 'room_members.room_id', 'rooms.id')
+    .where('room_members.user_id', '=', memberId)
+    .select((eb) => eb.fn.max('rooms.last_message_at').as('newest'))
 }
 
 /** Newest messages a search walks before it turns to the word index, by default. */
