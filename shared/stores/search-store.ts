@@ -43,7 +43,9 @@ function inScope(scope: SearchScope): (eb: ExpressionBuilder<any, any>) => Expre
  *   messages of all rooms from the user's newest one on and keeps the
  *   user's, so other rooms' traffic can neither lengthen the walk nor, when
  *   it is newer, fill it (walking until `recentWindow` of the user's own
- *   took 1.2 s behind 600,000 newer messages of other rooms);
+ *   took 1.2 s behind 600,000 newer messages of other rooms). Traffic of
+ *   other rooms interleaved with the user's still fills it, and then the
+ *   word index answers, slowly for a common word;
  * - otherwise the `messages_search` GIN index (see `search/grams.ts`): it
  *   finds rows holding every gram of the query, and a substring test of each
  *   word drops rows whose grams only appear apart. EXPLAIN ANALYZE on
@@ -130,7 +132,8 @@ export class SearchStore {
 export function recentWindowMatches(db: Kysely<Database>, scope: SearchScope, text: string, words: string[], after: Position | undefined, limit: number, window: number) {
   return db
     .with('recent', (db) => {
-      let recent = db.selectFrom('messages').select([...ENVELOPE_COLUMNS, 'search_grams']).where('deleted_at', 'is', null)
+      // Deleted messages are walked too (and dropped below): counted, they cannot stretch the walk.
+      let recent = db.selectFrom('messages').select([...ENVELOPE_COLUMNS, 'search_grams'])
       if ('roomId' in scope) recent = recent.where(inScope(scope))
       else recent = recent.where('created_at', '<=', (eb) => newestOfMember(eb, scope.memberId))
       if (after) recent = recent.where(afterPosition(after))
@@ -141,6 +144,7 @@ export function recentWindowMatches(db: Kysely<Database>, scope: SearchScope, te
     .select(exactTime)
     .select((eb) => eb.selectFrom('recent').select(eb.fn.countAll<number>().as('n')).as('walked'))
     .$if('memberId' in scope, (qb) => qb.where(inScope(scope)))
+    .where('deleted_at', 'is', null)
     // The grams first: a cheap test that spares most rows the normalization of the exact one.
     .where(sql<SqlBool>`search_grams @> ${queryGrams(text)}::text[]`)
     .where(bodyHoldsAll(words))
@@ -149,10 +153,11 @@ export function recentWindowMatches(db: Kysely<Database>, scope: SearchScope, te
 }
 
 /**
- * When the member's newest message was stored: the latest `last_message_at`
- * of their rooms. The commit function sets it to its messages' `created_at`
- * in the same statement, so no message of theirs is newer, and the walk
- * starts there, past the newer traffic of rooms they are not in.
+ * No message of the member's rooms is newer than this: the latest
+ * `last_message_at` of their rooms, which the commit function sets, in the
+ * same statement as its messages, to the later of its stored value and
+ * their `created_at` (migration 0011). The walk starts there, past the
+ * newer traffic of rooms the member is not in.
  */
 function newestOfMember(eb: ExpressionBuilder<Database, 'messages'>, memberId: string) {
   return eb.selectFrom('rooms')

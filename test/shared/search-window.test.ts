@@ -65,26 +65,34 @@ t.test('across a user\'s rooms, the recent walk starts at their newest message a
   const app = await startTestNode(t)
   const { db } = app.node.database
   const { writer } = app.node.services
-  const [alice, bob, carol, dave] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol'), app.user('dave')])
-  const group = async (token: string, memberId: string) => (await app.http('POST', '/v1/rooms', { token, body: { type: 'group', name: 'g', memberIds: [memberId] } })).body.room.id as string
-  const mine = await group(alice.token, bob.id)
-  const theirs = await group(carol.token, bob.id)
-  await group(dave.token, bob.id)
-  for (let i = 0; i < 10; i++) await writer.write({ roomId: mine, senderId: alice.id, clientMsgId: `m${i}`, body: `apple ${i}` })
-  for (let i = 0; i < 60; i++) await writer.write({ roomId: theirs, senderId: carol.id, clientMsgId: `t${i}`, body: `apple ${i}` })
+  const [alice, bob, carol, dave, erin] = await Promise.all(['alice', 'bob', 'carol', 'dave', 'erin'].map((name) => app.user(name)))
+  const group = async (token: string) => (await app.http('POST', '/v1/rooms', { token, body: { type: 'group', name: 'g', memberIds: [bob!.id] } })).body.room.id as string
+  const [erins, alices, carols] = [await group(erin!.token), await group(alice!.token), await group(carol!.token)]
+  await group(dave!.token)
+  const write = async (roomId: string, senderId: string, bodies: string[]) => {
+    for (const body of bodies) await writer.write({ roomId, senderId, clientMsgId: body, body })
+  }
+  const apples = (prefix: string, count: number) => Array.from({ length: count }, (_, i) => `apple ${prefix}${i}`)
+  // Oldest first: erin's room, most of alice's, then carol's traffic, alice's last word, and a run alice deleted.
+  await write(erins, erin!.id, apples('e', 10))
+  await write(alices, alice!.id, apples('', 9))
+  await write(carols, carol!.id, apples('c', 60))
+  await write(alices, alice!.id, ['apple 9', ...apples('gone ', 8)])
+  for (let seq = 11; seq <= 18; seq++) t.ok(await new MessageStore(db).delete(alices, seq, alice!.id), `alice's message ${seq} deleted`)
   await db.executeQuery(CompiledQuery.raw('ANALYZE messages'))
 
   const window = 5
-  const walk = recentWindowMatches(db, { memberId: alice.id }, 'apple', ['apple'], undefined, 4, window)
-  const query = walk.compile()
+  const walk = (memberId: string) => recentWindowMatches(db, { memberId }, 'apple', ['apple'], undefined, 4, window)
+  const query = walk(alice!.id).compile()
   const plan = (await db.executeQuery<{ 'QUERY PLAN': unknown }>(CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.sql}`, [...query.parameters]))).rows[0]!['QUERY PLAN']
   const parsed = (typeof plan === 'string' ? JSON.parse(plan) : plan) as Array<{ Plan: PlanNode }>
   const read = rowsReadFrom(parsed[0]!.Plan, 'messages')
-  t.ok(read > 0 && read <= window, `the walk read ${read} rows of messages (window ${window}), with 60 newer ones in another room`)
-  t.same((await walk.execute()).map((row) => row.body), ['apple 9', 'apple 8', 'apple 7', 'apple 6', 'apple 5'], 'they are alice\'s newest, so the window answers alone')
-  const page = await new SearchStore(db, window).inRoomsOf(alice.id, { text: 'apple', limit: 4 })
-  t.same(page.messages.map((m) => m.body), ['apple 9', 'apple 8', 'apple 7', 'apple 6'], 'and the search shows them')
-  t.same((await new SearchStore(db, window).inRoomsOf(dave.id, { text: 'apple', limit: 4 })).messages, [], 'a member whose rooms hold no message finds nothing')
+  t.ok(read > 0 && read <= window, `alice's walk read ${read} rows of messages (window ${window}), past 8 deleted and among 60 of another room`)
+  const page = await new SearchStore(db, window).inRoomsOf(alice!.id, { text: 'apple', limit: 4 })
+  t.same(page.messages.map((m) => m.body), ['apple 9', 'apple 8', 'apple 7', 'apple 6'], 'her search shows her newest matches (the word index answers)')
+  t.same((await walk(erin!.id).execute()).map((row) => row.body), ['apple e9', 'apple e8', 'apple e7', 'apple e6', 'apple e5'],
+    'erin\'s walk starts at her newest message, past all the newer traffic, and answers alone')
+  t.same((await new SearchStore(db, window).inRoomsOf(dave!.id, { text: 'apple', limit: 4 })).messages, [], 'a member whose rooms hold no message finds nothing')
 })
 
 interface PlanNode { 'Relation Name'?: string; 'Actual Rows'?: number; 'Actual Loops'?: number; 'Rows Removed by Filter'?: number; Plans?: PlanNode[] }

@@ -32,7 +32,11 @@ import * as commitBatchProbes from './0008_commit_batch_probes.ts'
  * `TRUNCATE rooms CASCADE` no longer empties `messages`.
  *
  * Inserting into `messages` other than through the function (the bench's
- * history loader does) must keep rooms and senders real itself.
+ * history loader does) must keep rooms and senders real itself, and each
+ * room's `last_message_at` at or after its messages' `created_at`.
+ * Migration 0011 edits the function below in place (`last_message_at`
+ * never moves backwards): take a new version from the database, not from
+ * here.
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await sql`ALTER TABLE messages DROP CONSTRAINT messages_room_id_fkey, DROP CONSTRAINT messages_sender_id_fkey`.execute(db)

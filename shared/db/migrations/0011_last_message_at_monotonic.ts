@@ -11,7 +11,8 @@ const AFTER = 'last_message_at = greatest(rooms.last_message_at, committed_at)'
  * those rooms (`search-store.ts`), so it must be at least the `created_at`
  * of every message in them; `clock_timestamp()` is the wall clock, and a
  * clock stepped back (NTP) would otherwise let a later batch lower it below
- * an earlier message's time.
+ * an earlier message's time. Rooms already behind are brought up to their
+ * newest message.
  *
  * The function is edited in place (its definition as Postgres holds it,
  * one assignment replaced) rather than copied whole a fifth time; the
@@ -19,6 +20,10 @@ const AFTER = 'last_message_at = greatest(rooms.last_message_at, committed_at)'
  */
 export async function up(db: Kysely<any>): Promise<void> {
   await replaceInCommitFunction(db, BEFORE, AFTER)
+  // Rooms that a stepped-back clock (or an import) left behind their newest message: one probe each on messages_room_time.
+  await sql`UPDATE rooms SET last_message_at = newest.at
+    FROM (SELECT r.id, m.at FROM rooms r CROSS JOIN LATERAL (SELECT max(created_at) AS at FROM messages WHERE room_id = r.id) m) newest
+    WHERE rooms.id = newest.id AND newest.at IS NOT NULL AND (rooms.last_message_at IS NULL OR rooms.last_message_at < newest.at)`.execute(db)
 }
 
 /** Back to setting the commit time as it is. */
