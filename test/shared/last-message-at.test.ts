@@ -4,13 +4,17 @@ import * as lastMessageAtMonotonic from '../../shared/db/migrations/0011_last_me
 import { SearchStore } from '../../shared/stores/search-store.ts'
 import { startTestNode } from '../helpers/node.ts'
 
-// Search across rooms starts its walk at their latest last_message_at (search-store.ts), so no message may be newer.
-t.test('a room\'s last_message_at never moves backwards, so search across rooms still finds its newest message', async (t) => {
+/** A node, alice and bob, and their direct room. */
+async function directRoom(t: Parameters<typeof startTestNode>[0]) {
   const app = await startTestNode(t)
-  const { db } = app.node.database
-  const { writer } = app.node.services
   const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
   const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id as string
+  return { db: app.node.database.db, writer: app.node.services.writer, alice, bob, room }
+}
+
+// Search across rooms starts its walk at their latest last_message_at (search-store.ts), so no message may be newer.
+t.test('a room\'s last_message_at never moves backwards, so search across rooms still finds its newest message', async (t) => {
+  const { db, writer, alice, bob, room } = await directRoom(t)
   // Compared in SQL: a JS Date keeps only milliseconds.
   const lastMessageAtIs = async (seq: number) => (await sql<{ same: boolean }>`SELECT r.last_message_at = m.created_at AS same
     FROM rooms r JOIN messages m ON m.room_id = r.id AND m.seq = ${seq} WHERE r.id = ${room}`.execute(db)).rows[0]?.same
@@ -30,11 +34,7 @@ t.test('a room\'s last_message_at never moves backwards, so search across rooms 
 })
 
 t.test('migration 0011 undone and done again: the function comes back, and rooms left behind their newest message are brought up to it', async (t) => {
-  const app = await startTestNode(t)
-  const { db } = app.node.database
-  const { writer } = app.node.services
-  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
-  const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id as string
+  const { db, writer, alice, bob, room } = await directRoom(t)
   await writer.write({ roomId: room, senderId: alice.id, clientMsgId: 'm1', body: 'hello' })
   const definition = async () => (await sql<{ d: string }>`SELECT pg_get_functiondef('mqchat_commit_batch(text[], text[], text[], text[], text[], boolean[])'::regprocedure) AS d`.execute(db)).rows[0]!.d
 
