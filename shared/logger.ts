@@ -8,10 +8,10 @@ export type { Logger }
  * levels: `req.headers.authorization`), even if an object holding them is
  * logged by mistake.
  */
-export const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'accessToken', 'token', 'authorization', 'privateKey'])
+const SECRET_KEYS: ReadonlySet<string> = new Set(['password', 'accessToken', 'token', 'authorization', 'privateKey'])
 
 /** How many levels of nested plain objects are searched for {@link SECRET_KEYS}. */
-export const SECRET_SCAN_DEPTH = 3
+const SECRET_SCAN_DEPTH = 3
 
 const CENSOR = '[redacted]'
 
