@@ -64,15 +64,55 @@ t.test('what the foreign keys of messages did still holds', async (t) => {
     t.equal((await deleted).rowCount, 1)
     t.equal(await stored(roomId), 0, 'the batch committed first, and its message went with the room')
   })
+
+  // The race migration 0009's locked-rooms check closes: the batch locks its rooms before the room
+  // exists, the room appears, and its delete commits only after the batch has read it. The batch
+  // is held between its two lock statements by a lock on its sender's row.
+  t.test('a room created after a batch took its locks, and deleted before it commits, keeps no message', onlyWithPostgres(), async (t) => {
+    const roomId = `race_${Date.now().toString(36)}`
+    const opts = { connectionString: process.env['DATABASE_URL'], options: `-c search_path=${app.schema}` }
+    const [batch, holder, remover] = [new pg.Client(opts), new pg.Client(opts), new pg.Client(opts)]
+    await Promise.all([batch.connect(), holder.connect(), remover.connect()])
+    t.teardown(() => Promise.all([batch.end(), holder.end(), remover.end()]))
+    await holder.query('BEGIN')
+    await holder.query('SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE', [alice.id])
+    await batch.query('BEGIN')
+    const committing = batch.query(`SELECT outcome FROM mqchat_commit_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])`,
+      [[roomId], [alice.id], ['raced'], ['raced'], ['ra ac ce ed'], [false]])
+    t.ok(await waitsForLock(db, batch), 'the batch has locked its (not yet existing) room and waits at its sender')
+    await db.insertInto('rooms').values({ id: roomId, type: 'group', name: 'raced', created_by: alice.id }).execute()
+    await db.insertInto('room_members').values({ room_id: roomId, user_id: alice.id, role: 'owner' }).execute()
+    await remover.query('BEGIN')
+    t.equal((await remover.query('DELETE FROM rooms WHERE id = $1', [roomId])).rowCount, 1, 'the delete finds no message to take with it')
+    await holder.query('COMMIT')
+    // Unchecked, the batch would now insert into the room it sees and wait for the delete at its room bump.
+    t.equal(await finishedOrWaiting(db, batch, committing), 'finished', 'the batch finished without touching the room')
+    await remover.query('COMMIT')
+    const { rows } = await committing
+    await batch.query('COMMIT')
+    t.same(rows.map((r) => r.outcome), ['room_gone'], 'refused: the batch never locked that room')
+    t.equal(await stored(roomId), 0, 'no message is left without its room')
+  })
 })
 
-/** Whether `client`'s backend is waiting for a lock (polled for up to 5 s). */
-async function waitsForLock(db: Kysely<Database>, client: pg.Client): Promise<boolean> {
+/** Whether `client`'s backend is waiting for a lock (polled every 50 ms, `polls` times). */
+async function waitsForLock(db: Kysely<Database>, client: pg.Client, polls = 100): Promise<boolean> {
   const pid = (client as unknown as { processID: number }).processID
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < polls; i++) {
     const { rows } = await sql<{ wait: string | null }>`SELECT wait_event_type AS wait FROM pg_stat_activity WHERE pid = ${pid}`.execute(db)
     if (rows[0]?.wait === 'Lock') return true
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return false
+}
+
+/** Whether `query` on `client` finished or its backend came to wait for a lock first (polled for up to 5 s). */
+async function finishedOrWaiting(db: Kysely<Database>, client: pg.Client, query: Promise<unknown>): Promise<'finished' | 'waiting' | 'neither'> {
+  let finished = false
+  query.then(() => { finished = true }, () => { finished = true })
+  for (let i = 0; i < 100; i++) {
+    if (finished) return 'finished'
+    if (await waitsForLock(db, client, 1)) return 'waiting'
+  }
+  return 'neither'
 }
