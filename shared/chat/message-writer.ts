@@ -22,14 +22,25 @@ export interface WriterLimits {
 }
 
 /**
+ * Fewest messages for a batch to start while another commits. Two small
+ * commits at once contend in Postgres (the same index pages, the same log
+ * flush) and, on a busy machine, each took about twice as long as one
+ * alone, while the messages waiting for the current commit would only
+ * have made the next batch larger. A second connection pays once one
+ * connection cannot keep up (docs/PERFORMANCE.md, "One small commit at a
+ * time").
+ */
+const ALONGSIDE_BATCH_MIN = 32
+
+/**
  * Group commit: messages that arrive while a batch is committing wait and
  * go together in the next one, so under load many publishes share one
  * commit while a lone message is committed at once, with no timer delay.
  * A write's promise settles only after its transaction has committed.
  *
- * Up to `concurrency` batches of different rooms commit at once, so this
- * process builds and answers one batch while Postgres commits another; a
- * room's messages are numbered in the order they were written.
+ * Under load (see {@link ALONGSIDE_BATCH_MIN}) up to `concurrency` batches
+ * of different rooms commit at once; a room's messages are numbered in the
+ * order they were written.
  */
 export class MessageWriter {
   readonly #store: MessageStore
@@ -83,11 +94,14 @@ export class MessageWriter {
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  /** Starts as many batches as the limits allow; how many it started. */
+  /**
+   * Starts as many batches as the limits allow; how many it started. A
+   * batch beyond the first needs {@link ALONGSIDE_BATCH_MIN} messages.
+   */
   #startBatches(): number {
     let started = 0
     while (this.#committing < this.#limits.concurrency && this.#queue.length > 0) {
-      const batch = this.#takeBatch()
+      const batch = this.#takeBatch(this.#committing === 0 ? 1 : Math.min(ALONGSIDE_BATCH_MIN, this.#limits.batchMax))
       if (batch.length === 0) break
       started++
       const rooms = new Set(batch.map((w) => w.prepared.message.roomId))
@@ -111,19 +125,29 @@ export class MessageWriter {
 
   /**
    * The next batch: the oldest waiting messages of rooms no committing batch
-   * holds. Two batches of one room could reach its lock in either order (each
-   * has its own connection), so a room is in one batch at a time; its later
-   * messages wait for the next.
+   * holds, or none when fewer than `fewest` could go. Two batches of one
+   * room could reach its lock in either order (each has its own
+   * connection), so a room is in one batch at a time; its later messages
+   * wait for the next.
    */
-  #takeBatch(): Waiting[] {
+  #takeBatch(fewest: number): Waiting[] {
+    const free = (waiting: Waiting) => !this.#busyRooms.has(waiting.prepared.message.roomId)
+    if (fewest > 1 && !this.#hasAtLeast(fewest, free)) return []
     const batch: Waiting[] = []
     const left: Waiting[] = []
     for (const waiting of this.#queue) {
-      if (batch.length < this.#limits.batchMax && !this.#busyRooms.has(waiting.prepared.message.roomId)) batch.push(waiting)
+      if (batch.length < this.#limits.batchMax && free(waiting)) batch.push(waiting)
       else left.push(waiting)
     }
     this.#queue = left
     return batch
+  }
+
+  /** Whether at least `count` waiting messages pass `test`. */
+  #hasAtLeast(count: number, test: (waiting: Waiting) => boolean): boolean {
+    let found = 0
+    for (const waiting of this.#queue) if (test(waiting) && ++found >= count) return true
+    return false
   }
 
   /**

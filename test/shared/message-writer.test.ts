@@ -76,4 +76,40 @@ t.test('the group-commit writer', async (t) => {
     await Promise.all([first, second])
     t.same(events, ['commit p1', 'commit p2', 'p1 answered', 'p2 answered'])
   })
+
+  t.test('a second batch commits alongside the first only when enough messages wait', async (t) => {
+    // Each commit waits for the test's word, so what starts while the first batch commits is seen.
+    // With batches of at most 3, a batch of 3 is enough to go alongside another.
+    const started: string[] = []
+    const held: Array<() => void> = []
+    class HeldStore extends MessageStore {
+      override async commitBatch(batch: readonly PreparedMessage[]) {
+        started.push(batch.map((m) => m.message.clientMsgId).join(','))
+        await new Promise<void>((resolve) => held.push(resolve))
+        return super.commitBatch(batch)
+      }
+    }
+    const carol = await app.user('carol')
+    const otherRoom = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: carol.id } })).body.room.id
+    const elsewhere = (clientMsgId: string) => ({ ...message(clientMsgId), roomId: otherRoom })
+    const gated = new MessageWriter(new HeldStore(app.node.database.db), { batchMax: 3, queueMax: 20, concurrency: 2 }, createLogger('silent'))
+    const turn = () => new Promise((resolve) => setImmediate(resolve))
+    const writes = [gated.write(message('h1'))]
+    await turn()
+    writes.push(gated.write(elsewhere('h2')), gated.write(elsewhere('h3')))
+    await turn()
+    await turn()
+    t.same(started, ['h1'], 'two messages of a free room wait for the commit in progress')
+    writes.push(gated.write(elsewhere('h4')))
+    await turn()
+    await turn()
+    t.same(started, ['h1', 'h2,h3,h4'], 'a full batch of three goes alongside it')
+    let settled = false
+    const outcomes = Promise.all(writes).finally(() => { settled = true })
+    while (!settled) {
+      held.splice(0).forEach((resolve) => resolve())
+      await turn()
+    }
+    t.same((await outcomes).map((o) => o.kind), Array(4).fill('stored'))
+  })
 })
