@@ -50,7 +50,7 @@ export const CONFIG_SPEC = {
   HISTORY_PAGE_MAX: { schema: positiveInt.default(100), doc: 'Largest page a list request (history, user search, message search, the admin user list) may ask for.' },
   WRITE_BATCH_MAX: { schema: positiveInt.max(5000).default(256), doc: 'Most messages committed in one group-commit INSERT.' },
   WRITE_QUEUE_MAX: { schema: positiveInt.default(10000), doc: 'Most messages waiting for a commit; beyond it sends are refused with `server_busy`.' },
-  WRITE_CONCURRENCY: { schema: positiveInt.max(16).default(2), doc: 'Most group-commit batches in flight at once, each on its own connection (must stay below `DATABASE_POOL_MAX`); a batch starts while another commits only when at least 32 messages (or `WRITE_BATCH_MAX`, if smaller) can go in it.' },
+  WRITE_CONCURRENCY: { schema: positiveInt.max(16).default(2), doc: 'Most group-commit batches in flight at once, each on its own connection (must stay below `DATABASE_POOL_MAX`); a batch starts while another commits only when at least 32 messages (or `WRITE_BATCH_MAX`, if smaller) can go in it, or once the commit in progress has taken 20 ms.' },
   MEMBERSHIP_CACHE_ROOMS: { schema: positiveInt.default(10000), doc: 'Rooms whose member lists each node keeps in memory.' },
   MEMBERSHIP_CACHE_TTL_MS: { schema: positiveInt.default(30000), doc: 'How long a cached member list is trusted before it is read again (changes made through mqchat reach every node at once; this bounds only changes made behind its back).' },
   ACCOUNT_CACHE_TTL_MS: { schema: positiveInt.default(5000), doc: 'How long a node trusts that an account it has read is enabled, for CONNECT and REST requests (an admin\'s disable reaches every node at once; this bounds only changes made behind mqchat\'s back).' },

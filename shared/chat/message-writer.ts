@@ -19,18 +19,29 @@ export interface WriterLimits {
   queueMax: number
   /** Most batches committing at once (each on its own database connection). */
   concurrency: number
+  /** How long a commit holds back a batch smaller than {@link ALONGSIDE_BATCH_MIN} (default {@link ALONGSIDE_WAIT_MS}). */
+  alongsideWaitMs?: number
 }
 
 /**
- * Fewest messages for a batch to start while another commits. Two small
- * commits at once contend in Postgres (the same index pages, the same log
- * flush) and, on a busy machine, each took about twice as long as one
- * alone, while the messages waiting for the current commit would only
- * have made the next batch larger. A second connection pays once one
+ * Fewest messages for a batch to start while another commits (for up to
+ * {@link ALONGSIDE_WAIT_MS}). Two small commits at once contend in Postgres
+ * (the same index pages, the same log flush) and each took 60-80% longer
+ * than one alone, while the messages waiting for the current commit would
+ * only have made the next batch larger. A second connection pays once one
  * connection cannot keep up (docs/PERFORMANCE.md, "One small commit at a
  * time").
  */
 const ALONGSIDE_BATCH_MIN = 32
+
+/**
+ * How long the oldest committing batch holds back a smaller one: a commit
+ * that waits for a row lock (a membership change, an account update) or a
+ * slow connection must not stall every other room. Above a commit's p99 in
+ * the bench's chat scenario (9-15 ms). The README, `shared/config.ts` and
+ * docs/ARCHITECTURE.md name both figures: change them together.
+ */
+const ALONGSIDE_WAIT_MS = 20
 
 /**
  * Group commit: messages that arrive while a batch is committing wait and
@@ -38,9 +49,9 @@ const ALONGSIDE_BATCH_MIN = 32
  * commit while a lone message is committed at once, with no timer delay.
  * A write's promise settles only after its transaction has committed.
  *
- * Under load (see {@link ALONGSIDE_BATCH_MIN}) up to `concurrency` batches
- * of different rooms commit at once; a room's messages are numbered in the
- * order they were written.
+ * Under load, or behind a slow commit (see {@link ALONGSIDE_BATCH_MIN}), up
+ * to `concurrency` batches of different rooms commit at once; a room's
+ * messages are numbered in the order they were written.
  */
 export class MessageWriter {
   readonly #store: MessageStore
@@ -51,6 +62,11 @@ export class MessageWriter {
   #committingMessages = 0
   readonly #busyRooms = new Set<string>()
   #scheduled = false
+  readonly #alongsideWaitMs: number
+  /** When each committing batch started, oldest first. */
+  readonly #startTimes: number[] = []
+  /** Armed while smaller batches are held back, to look again when the oldest commit has taken too long. */
+  #recheck: NodeJS.Timeout | undefined
   #idleWaiters: Array<() => void> = []
   /** Settles once the senders of every batch committed so far are answered. */
   #answered: Promise<void> = Promise.resolve()
@@ -62,6 +78,7 @@ export class MessageWriter {
   constructor(store: MessageStore, limits: WriterLimits, log: Logger, observer?: WriterObserver) {
     this.#store = store
     this.#limits = limits
+    this.#alongsideWaitMs = limits.alongsideWaitMs ?? ALONGSIDE_WAIT_MS
     this.#log = log
     this.observer = observer
   }
@@ -94,24 +111,28 @@ export class MessageWriter {
     return new Promise((resolve) => this.#idleWaiters.push(resolve))
   }
 
-  /**
-   * Starts as many batches as the limits allow; how many it started. A
-   * batch beyond the first needs {@link ALONGSIDE_BATCH_MIN} messages.
-   */
+  /** Starts as many batches as the limits allow; how many it started. */
   #startBatches(): number {
     let started = 0
     while (this.#committing < this.#limits.concurrency && this.#queue.length > 0) {
-      const batch = this.#takeBatch(this.#committing === 0 ? 1 : Math.min(ALONGSIDE_BATCH_MIN, this.#limits.batchMax))
-      if (batch.length === 0) break
+      const fewest = this.#fewestToStart()
+      const batch = this.#takeBatch(fewest)
+      if (batch.length === 0) {
+        if (fewest > 1) this.#recheckLater()
+        break
+      }
       started++
       const rooms = new Set(batch.map((w) => w.prepared.message.roomId))
       for (const room of rooms) this.#busyRooms.add(room)
       this.#committing++
       this.#committingMessages += batch.length
+      const startedAt = performance.now()
+      this.#startTimes.push(startedAt)
       const release = () => {
         for (const room of rooms) this.#busyRooms.delete(room)
         this.#committing--
         this.#committingMessages -= batch.length
+        this.#startTimes.splice(this.#startTimes.indexOf(startedAt), 1)
         return this.#startBatches()
       }
       void this.#commitOrSplit(batch, release).finally(() => {
@@ -121,6 +142,28 @@ export class MessageWriter {
       })
     }
     return started
+  }
+
+  /**
+   * Fewest messages a batch needs to start now: one when nothing commits or
+   * the oldest commit has taken `alongsideWaitMs`, else
+   * {@link ALONGSIDE_BATCH_MIN} (or `batchMax`, if smaller).
+   */
+  #fewestToStart(): number {
+    const oldest = this.#startTimes[0]
+    if (oldest === undefined || performance.now() - oldest >= this.#alongsideWaitMs) return 1
+    return Math.min(ALONGSIDE_BATCH_MIN, this.#limits.batchMax)
+  }
+
+  /** Looks at the queue again when the oldest commit will have held it back for `alongsideWaitMs`. */
+  #recheckLater(): void {
+    if (this.#recheck) return
+    const delay = this.#startTimes[0]! + this.#alongsideWaitMs - performance.now()
+    this.#recheck = setTimeout(() => {
+      this.#recheck = undefined
+      this.#startBatches()
+    }, Math.max(1, Math.ceil(delay)))
+    this.#recheck.unref()
   }
 
   /**

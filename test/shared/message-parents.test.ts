@@ -58,8 +58,7 @@ t.test('what the foreign keys of messages did still holds', async (t) => {
       [[roomId], [alice.id], ['late'], ['late'], ['la at te'], [false]])
     t.same(rows.map((r) => r.outcome), ['stored'])
     const deleted = remover.query('DELETE FROM rooms WHERE id = $1', [roomId])
-    const waiting = await waitsForLock(db, remover)
-    t.ok(waiting, 'the delete waits for the batch')
+    t.ok(await blockedBy(db, remover, batch), 'the delete waits for the batch')
     await batch.query('COMMIT')
     t.equal((await deleted).rowCount, 1)
     t.equal(await stored(roomId), 0, 'the batch committed first, and its message went with the room')
@@ -79,14 +78,14 @@ t.test('what the foreign keys of messages did still holds', async (t) => {
     await batch.query('BEGIN')
     const committing = batch.query(`SELECT outcome FROM mqchat_commit_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::boolean[])`,
       [[roomId], [alice.id], ['raced'], ['raced'], ['ra ac ce ed'], [false]])
-    t.ok(await waitsForLock(db, batch), 'the batch has locked its (not yet existing) room and waits at its sender')
+    t.ok(await blockedBy(db, batch, holder), 'the batch has locked its (not yet existing) room and waits at its sender')
     await db.insertInto('rooms').values({ id: roomId, type: 'group', name: 'raced', created_by: alice.id }).execute()
     await db.insertInto('room_members').values({ room_id: roomId, user_id: alice.id, role: 'owner' }).execute()
     await remover.query('BEGIN')
     t.equal((await remover.query('DELETE FROM rooms WHERE id = $1', [roomId])).rowCount, 1, 'the delete finds no message to take with it')
     await holder.query('COMMIT')
     // Unchecked, the batch would now insert into the room it sees and wait for the delete at its room bump.
-    t.equal(await finishedOrWaiting(db, batch, committing), 'finished', 'the batch finished without touching the room')
+    t.equal(await finishedOrBlocked(db, batch, remover, committing), 'finished', 'the batch finished without touching the room')
     await remover.query('COMMIT')
     const { rows } = await committing
     await batch.query('COMMIT')
@@ -95,24 +94,26 @@ t.test('what the foreign keys of messages did still holds', async (t) => {
   })
 })
 
-/** Whether `client`'s backend is waiting for a lock (polled every 50 ms, `polls` times). */
-async function waitsForLock(db: Kysely<Database>, client: pg.Client, polls = 100): Promise<boolean> {
-  const pid = (client as unknown as { processID: number }).processID
+/** Whether `waiter`'s backend comes to wait for a lock that `holder`'s holds (polled every 50 ms, `polls` times). */
+async function blockedBy(db: Kysely<Database>, waiter: pg.Client, holder: pg.Client, polls = 100): Promise<boolean> {
+  const pid = (client: pg.Client) => (client as unknown as { processID: number }).processID
   for (let i = 0; i < polls; i++) {
-    const { rows } = await sql<{ wait: string | null }>`SELECT wait_event_type AS wait FROM pg_stat_activity WHERE pid = ${pid}`.execute(db)
-    if (rows[0]?.wait === 'Lock') return true
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // pg_blocking_pids, not pg_stat_activity's wait event: that can still read Lock just after the lock was granted.
+    const { rows } = await sql<{ blocked: boolean }>`SELECT ${pid(holder)}::int = ANY (pg_blocking_pids(${pid(waiter)}::int)) AS blocked`.execute(db)
+    if (rows[0]?.blocked) return true
+    if (i + 1 < polls) await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return false
 }
 
-/** Whether `query` on `client` finished or its backend came to wait for a lock first (polled for up to 5 s). */
-async function finishedOrWaiting(db: Kysely<Database>, client: pg.Client, query: Promise<unknown>): Promise<'finished' | 'waiting' | 'neither'> {
+/** Whether `query` on `client` finished, or came to wait for `blocker`, first (polled for up to 5 s). */
+async function finishedOrBlocked(db: Kysely<Database>, client: pg.Client, blocker: pg.Client, query: Promise<unknown>): Promise<'finished' | 'blocked' | 'neither'> {
   let finished = false
   query.then(() => { finished = true }, () => { finished = true })
   for (let i = 0; i < 100; i++) {
     if (finished) return 'finished'
-    if (await waitsForLock(db, client, 1)) return 'waiting'
+    if (await blockedBy(db, client, blocker, 1)) return 'blocked'
+    await new Promise((resolve) => setTimeout(resolve, 50))
   }
   return 'neither'
 }

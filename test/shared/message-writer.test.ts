@@ -11,6 +11,12 @@ t.test('the group-commit writer', async (t) => {
   const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
   const roomId = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
   const message = (clientMsgId: string, body = `body of ${clientMsgId}`) => ({ roomId, senderId: alice.id, clientMsgId, body })
+  const carol = await app.user('carol')
+  const otherRoom = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: carol.id } })).body.room.id
+  const elsewhere = (clientMsgId: string) => ({ ...message(clientMsgId), roomId: otherRoom })
+  const turns = async (count: number) => {
+    for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve))
+  }
 
   t.test('batches hold at most WRITE_BATCH_MAX messages', async (t) => {
     const outcomes = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((id) => writer.write(message(id))))
@@ -34,10 +40,10 @@ t.test('the group-commit writer', async (t) => {
     t.same(stored.map((r) => r.client_msg_id).sort(), ['n1', 'n3'])
   })
 
-  t.test('batches committing at once number one room in the order written', async (t) => {
+  t.test("one room's batches number its messages in the order written", async (t) => {
     const numbers: number[] = []
     for (let round = 0; round < 4; round++) {
-      // Five at once (the queue's limit here): a batch of 3 and one of 2, committing together.
+      // Five at once (the queue's limit here), in one room: a batch of 3, then one of 2.
       const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => writer.write(message(`o${round}-${i}`))))
       numbers.push(...outcomes.map((o) => (o.kind === 'stored' ? o.message.id : NaN)))
     }
@@ -78,8 +84,39 @@ t.test('the group-commit writer', async (t) => {
   })
 
   t.test('a second batch commits alongside the first only when enough messages wait', async (t) => {
-    // Each commit waits for the test's word, so what starts while the first batch commits is seen.
-    // With batches of at most 3, a batch of 3 is enough to go alongside another.
+    // With batches of at most 3, a batch of 3 is enough to go alongside another; the commit never takes too long.
+    const gated = gatedWriter({ alongsideWaitMs: 60_000 })
+    const writes = [gated.writer.write(message('h1'))]
+    await turns(1)
+    writes.push(gated.writer.write(elsewhere('h2')), gated.writer.write(elsewhere('h3')))
+    await turns(2)
+    t.same(gated.started, ['h1'], 'two messages of a free room wait for the commit in progress')
+    writes.push(gated.writer.write(elsewhere('h4')))
+    await turns(2)
+    t.same(gated.started, ['h1', 'h2,h3,h4'], 'a full batch of three goes alongside it')
+    t.same(await gated.settle(writes), Array(4).fill('stored'))
+
+    const next = [gated.writer.write(message('k1'))]
+    await turns(1)
+    next.push(gated.writer.write(elsewhere('k2')))
+    await turns(2)
+    t.same(gated.started.slice(2), ['k1'], 'k2 waits for k1')
+    t.same(await gated.settle(next), ['stored', 'stored'], 'and goes once k1 has committed')
+    t.same(gated.started.slice(2), ['k1', 'k2'])
+  })
+
+  t.test('a commit that takes long stops holding back the other rooms', async (t) => {
+    const gated = gatedWriter({ alongsideWaitMs: 20 })
+    const writes = [gated.writer.write(message('s1'))]
+    await turns(1)
+    writes.push(gated.writer.write(elsewhere('s2')))
+    for (let i = 0; i < 200 && gated.started.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    t.same(gated.started, ['s1', 's2'], 's2 goes while s1 still waits')
+    t.same(await gated.settle(writes), ['stored', 'stored'])
+  })
+
+  /** A writer (batches of 3, two at once) whose every commit waits for `settle`, noting what each batch held. */
+  function gatedWriter(limits: { alongsideWaitMs: number }) {
     const started: string[] = []
     const held: Array<() => void> = []
     class HeldStore extends MessageStore {
@@ -89,27 +126,18 @@ t.test('the group-commit writer', async (t) => {
         return super.commitBatch(batch)
       }
     }
-    const carol = await app.user('carol')
-    const otherRoom = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: carol.id } })).body.room.id
-    const elsewhere = (clientMsgId: string) => ({ ...message(clientMsgId), roomId: otherRoom })
-    const gated = new MessageWriter(new HeldStore(app.node.database.db), { batchMax: 3, queueMax: 20, concurrency: 2 }, createLogger('silent'))
-    const turn = () => new Promise((resolve) => setImmediate(resolve))
-    const writes = [gated.write(message('h1'))]
-    await turn()
-    writes.push(gated.write(elsewhere('h2')), gated.write(elsewhere('h3')))
-    await turn()
-    await turn()
-    t.same(started, ['h1'], 'two messages of a free room wait for the commit in progress')
-    writes.push(gated.write(elsewhere('h4')))
-    await turn()
-    await turn()
-    t.same(started, ['h1', 'h2,h3,h4'], 'a full batch of three goes alongside it')
-    let settled = false
-    const outcomes = Promise.all(writes).finally(() => { settled = true })
-    while (!settled) {
-      held.splice(0).forEach((resolve) => resolve())
-      await turn()
+    const writer = new MessageWriter(new HeldStore(app.node.database.db), { batchMax: 3, queueMax: 20, concurrency: 2, ...limits }, createLogger('silent'))
+    /** Lets every commit through until `writes` settle (or 1,000 turns pass); their outcomes. */
+    const settle = async (writes: Array<Promise<{ kind: string }>>) => {
+      let settled = false
+      const outcomes = Promise.all(writes).finally(() => { settled = true })
+      for (let i = 0; i < 1000 && !settled; i++) {
+        held.splice(0).forEach((resolve) => resolve())
+        await turns(1)
+      }
+      return (await outcomes).map((o) => o.kind)
     }
-    t.same((await outcomes).map((o) => o.kind), Array(4).fill('stored'))
-  })
+    return { writer, started, settle }
+  }
+
 })
