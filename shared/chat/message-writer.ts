@@ -3,6 +3,7 @@ import type { CommitOutcome, MessageStore, PendingMessage } from '../stores/mess
 import { prepareMessage, type PreparedMessage } from '../stores/prepared-message.ts'
 import type { Logger } from '../logger.ts'
 import type { WriterObserver } from '../metrics.ts'
+import { ALONGSIDE_WAIT_MS, AlongsideRule } from './alongside-rule.ts'
 
 interface Waiting {
   /** Prepared when written, so that a batch's turn only joins strings. */
@@ -19,29 +20,9 @@ export interface WriterLimits {
   queueMax: number
   /** Most batches committing at once (each on its own database connection). */
   concurrency: number
-  /** How long a commit holds back a batch smaller than {@link ALONGSIDE_BATCH_MIN} (default {@link ALONGSIDE_WAIT_MS}). */
+  /** How long a commit holds back a smaller batch ({@link AlongsideRule}; default {@link ALONGSIDE_WAIT_MS}). */
   alongsideWaitMs?: number
 }
-
-/**
- * Fewest messages for a batch to start while another commits (for up to
- * {@link ALONGSIDE_WAIT_MS}). Two small commits at once contend in Postgres
- * (the same index pages, the same log flush) and each took 60-80% longer
- * than one alone, while the messages waiting for the current commit would
- * only have made the next batch larger. A second connection pays once one
- * connection cannot keep up (docs/PERFORMANCE.md, "One small commit at a
- * time").
- */
-const ALONGSIDE_BATCH_MIN = 32
-
-/**
- * How long the oldest committing batch holds back a smaller one: a commit
- * that waits for a row lock (a membership change, an account update) or a
- * slow connection must not stall every other room. Above a commit's p99 in
- * the bench's chat scenario (9-15 ms). The README, `shared/config.ts` and
- * docs/ARCHITECTURE.md name both figures: change them together.
- */
-const ALONGSIDE_WAIT_MS = 20
 
 /**
  * Group commit: messages that arrive while a batch is committing wait and
@@ -49,8 +30,8 @@ const ALONGSIDE_WAIT_MS = 20
  * commit while a lone message is committed at once, with no timer delay.
  * A write's promise settles only after its transaction has committed.
  *
- * Under load, or behind a slow commit (see {@link ALONGSIDE_BATCH_MIN}), up
- * to `concurrency` batches of different rooms commit at once; a room's
+ * Under load, or behind a slow commit ({@link AlongsideRule}), up to
+ * `concurrency` batches of different rooms commit at once; a room's
  * messages are numbered in the order they were written.
  */
 export class MessageWriter {
@@ -62,11 +43,7 @@ export class MessageWriter {
   #committingMessages = 0
   readonly #busyRooms = new Set<string>()
   #scheduled = false
-  readonly #alongsideWaitMs: number
-  /** When each committing batch started, oldest first. */
-  readonly #startTimes: number[] = []
-  /** Armed while smaller batches are held back, to look again when the oldest commit has taken too long. */
-  #recheck: NodeJS.Timeout | undefined
+  readonly #alongside: AlongsideRule
   #idleWaiters: Array<() => void> = []
   /** Settles once the senders of every batch committed so far are answered. */
   #answered: Promise<void> = Promise.resolve()
@@ -78,7 +55,7 @@ export class MessageWriter {
   constructor(store: MessageStore, limits: WriterLimits, log: Logger, observer?: WriterObserver) {
     this.#store = store
     this.#limits = limits
-    this.#alongsideWaitMs = limits.alongsideWaitMs ?? ALONGSIDE_WAIT_MS
+    this.#alongside = new AlongsideRule(limits.batchMax, limits.alongsideWaitMs ?? ALONGSIDE_WAIT_MS, () => this.#startBatches())
     this.#log = log
     this.observer = observer
   }
@@ -115,10 +92,10 @@ export class MessageWriter {
   #startBatches(): number {
     let started = 0
     while (this.#committing < this.#limits.concurrency && this.#queue.length > 0) {
-      const fewest = this.#fewestToStart()
+      const fewest = this.#alongside.fewest()
       const batch = this.#takeBatch(fewest)
       if (batch.length === 0) {
-        if (fewest > 1) this.#recheckLater()
+        if (fewest > 1) this.#alongside.heldBack()
         break
       }
       started++
@@ -126,13 +103,12 @@ export class MessageWriter {
       for (const room of rooms) this.#busyRooms.add(room)
       this.#committing++
       this.#committingMessages += batch.length
-      const startedAt = performance.now()
-      this.#startTimes.push(startedAt)
+      const ended = this.#alongside.started()
       const release = () => {
         for (const room of rooms) this.#busyRooms.delete(room)
         this.#committing--
         this.#committingMessages -= batch.length
-        this.#startTimes.splice(this.#startTimes.indexOf(startedAt), 1)
+        ended()
         return this.#startBatches()
       }
       void this.#commitOrSplit(batch, release).finally(() => {
@@ -142,28 +118,6 @@ export class MessageWriter {
       })
     }
     return started
-  }
-
-  /**
-   * Fewest messages a batch needs to start now: one when nothing commits or
-   * the oldest commit has taken `alongsideWaitMs`, else
-   * {@link ALONGSIDE_BATCH_MIN} (or `batchMax`, if smaller).
-   */
-  #fewestToStart(): number {
-    const oldest = this.#startTimes[0]
-    if (oldest === undefined || performance.now() - oldest >= this.#alongsideWaitMs) return 1
-    return Math.min(ALONGSIDE_BATCH_MIN, this.#limits.batchMax)
-  }
-
-  /** Looks at the queue again when the oldest commit will have held it back for `alongsideWaitMs`. */
-  #recheckLater(): void {
-    if (this.#recheck) return
-    const delay = this.#startTimes[0]! + this.#alongsideWaitMs - performance.now()
-    this.#recheck = setTimeout(() => {
-      this.#recheck = undefined
-      this.#startBatches()
-    }, Math.max(1, Math.ceil(delay)))
-    this.#recheck.unref()
   }
 
   /**
