@@ -82,7 +82,7 @@ t.test('what the foreign keys of messages did still holds', async (t) => {
     await db.insertInto('rooms').values({ id: roomId, type: 'group', name: 'raced', created_by: alice.id }).execute()
     await db.insertInto('room_members').values({ room_id: roomId, user_id: alice.id, role: 'owner' }).execute()
     await remover.query('BEGIN')
-    t.equal((await remover.query('DELETE FROM rooms WHERE id = $1', [roomId])).rowCount, 1, 'the delete finds no message to take with it')
+    t.equal((await remover.query('DELETE FROM rooms WHERE id = $1', [roomId])).rowCount, 1, 'the room is deleted, not yet committed, with no message to take along')
     await holder.query('COMMIT')
     // Unchecked, the batch would now insert into the room it sees and wait for the delete at its room bump.
     t.equal(await finishedOrBlocked(db, batch, remover, committing), 'finished', 'the batch finished without touching the room')

@@ -127,7 +127,7 @@ t.test('the group-commit writer', async (t) => {
       }
     }
     const writer = new MessageWriter(new HeldStore(app.node.database.db), { batchMax: 3, queueMax: 20, concurrency: 2, ...limits }, createLogger('silent'))
-    /** Lets every commit through until `writes` settle (or 1,000 turns pass); their outcomes. */
+    /** Lets every commit through until `writes` settle; their outcomes, or `['stranded']` after 1,000 turns. */
     const settle = async (writes: Array<Promise<{ kind: string }>>) => {
       let settled = false
       const outcomes = Promise.all(writes).finally(() => { settled = true })
@@ -135,9 +135,8 @@ t.test('the group-commit writer', async (t) => {
         held.splice(0).forEach((resolve) => resolve())
         await turns(1)
       }
-      return (await outcomes).map((o) => o.kind)
+      return settled ? (await outcomes).map((o) => o.kind) : ['stranded']
     }
     return { writer, started, settle }
   }
-
 })
