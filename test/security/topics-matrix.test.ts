@@ -8,9 +8,10 @@ import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpe
 // real MQTT.js client. Every subscription is refused (SUBACK 0x80, or the
 // connection closed where Aedes itself rejects the filter), and every
 // refused publish is stored nowhere and delivered to nobody. The packet limit
-// is raised so that 64 KiB topics reach the ACL instead of the size guard.
+// is raised so that 64 KiB topics reach the ACL instead of the size guard,
+// and the connection limit so that the file's observers evict nobody.
 
-const app = await startTestNode(t, { MQTT_MAX_PACKET_BYTES: '262144' })
+const app = await startTestNode(t, { MQTT_MAX_PACKET_BYTES: '262144', CONNECTIONS_PER_USER: '20' })
 const [alice, bob, mallory] = await Promise.all([app.user('alice'), app.user('bob'), app.user('mallory')])
 const group = async (owner: { token: string }, name: string, memberIds: string[]) =>
   (await app.http('POST', '/v1/rooms', { token: owner.token, body: { type: 'group', name, memberIds } })).body.room.id as string
@@ -19,6 +20,7 @@ const R = await group(alice, 'secret', [bob.id])
 const D = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id as string
 /** Mallory's own room, with Alice. */
 const M = await group(mallory, 'mallory', [alice.id])
+await everyoneOnline()
 const messageCount = async () => Number((await app.node.database.db.selectFrom('messages').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
 
 const swapCase = (s: string) => [...s].map((c) => (c === c.toLowerCase() ? c.toUpperCase() : c.toLowerCase())).join('')
@@ -92,13 +94,27 @@ t.test('every foreign, wildcard, internal and malformed filter is refused', asyn
     'Mallory received nothing outside her own room and user topics')
 })
 
+/**
+ * Keeps Alice, Bob and Mallory connected for the whole file, once Alice has
+ * heard the other two come online. A user's first connection is announced
+ * to their co-members a moment after CONNACK; that announcement must not
+ * land in an observer's collection as if a refused publish had got through.
+ */
+async function everyoneOnline() {
+  const a = await app.mqtt(alice.token)
+  await a.subscribeAsync(`user/${alice.id}/presence`, { qos: 1 })
+  const heard = nextMessages(a, 2, (topic) => topic === `user/${alice.id}/presence`)
+  await Promise.all([app.mqtt(bob.token), app.mqtt(mallory.token)])
+  await heard
+}
+
 /** What Alice and Bob, subscribed to everything they may, and Mallory herself receive. */
 async function observers() {
   const [a, b, m] = await Promise.all([app.mqtt(alice.token), app.mqtt(bob.token), app.mqtt(mallory.token)])
   await a.subscribeAsync([`chat/${R}/+`, `chat/${D}/+`, `chat/${M}/+`, `chat/${R}/events`, `user/${alice.id}/#`], { qos: 1 })
   await b.subscribeAsync([`chat/${R}/+`, `chat/${D}/+`, `user/${bob.id}/#`], { qos: 1 })
   await m.subscribeAsync([`chat/${M}/+`, `user/${mallory.id}/#`], { qos: 1 })
-  return { alice: collect(a), bob: collect(b), mallory: collect(m), malloryClient: m }
+  return { alice: collect(a), bob: collect(b), mallory: collect(m), aliceClient: a, malloryClient: m }
 }
 
 const message = (id: string) => JSON.stringify({ id, body: `forged ${id}` })
@@ -160,7 +176,8 @@ for (const qos of [1, 0, 2] as const) {
     }
     if (!client.connected) client = await app.mqtt(mallory.token)
     // Control: one permitted message, which must be stored and delivered, after every refused one.
-    const control = nextMessages(seen.malloryClient, 1, (topic) => topic === `chat/${M}/${mallory.id}`)
+    const isControl = (topic: string) => topic === `chat/${M}/${mallory.id}`
+    const control = Promise.all([nextMessages(seen.malloryClient, 1, isControl), nextMessages(seen.aliceClient, 1, isControl)])
     await client.publishAsync(`chat/${M}/${mallory.id}`, JSON.stringify({ id: `control-${qos}`, body: 'allowed' }), { qos: 1 })
     await control
     await sleep(200)
