@@ -8,10 +8,9 @@ import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpe
 // real MQTT.js client. Every subscription is refused (SUBACK 0x80, or the
 // connection closed where Aedes itself rejects the filter), and every
 // refused publish is stored nowhere and delivered to nobody. The packet limit
-// is raised so that 64 KiB topics reach the ACL instead of the size guard,
-// and the connection limit so that the file's observers evict nobody.
+// is raised so that 64 KiB topics reach the ACL instead of the size guard.
 
-const app = await startTestNode(t, { MQTT_MAX_PACKET_BYTES: '262144', CONNECTIONS_PER_USER: '20' })
+const app = await startTestNode(t, { MQTT_MAX_PACKET_BYTES: '262144' })
 const [alice, bob, mallory] = await Promise.all([app.user('alice'), app.user('bob'), app.user('mallory')])
 const group = async (owner: { token: string }, name: string, memberIds: string[]) =>
   (await app.http('POST', '/v1/rooms', { token: owner.token, body: { type: 'group', name, memberIds } })).body.room.id as string
