@@ -1,5 +1,5 @@
 import t from 'tap'
-import { collect, sleep, startTestNode } from '../helpers/node.ts'
+import { collect, eventually, sleep, startTestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpers/services.ts'
 
 const QUEUE_MAX = 5
@@ -33,16 +33,18 @@ for (const state of states) {
     const stored = await app.http('GET', `/v1/rooms/${room}/messages?limit=50`, { token: alice.token })
     t.equal(stored.body.messages.length, SENT, 'every message is stored')
 
-    phone = await app.mqtt(alice.token, session)
+    // Listening before CONNACK: the queue follows it at once.
+    phone = app.mqttConnecting(alice.token, session)
     const queued = collect(phone)
-    await sleep(800)
+    await eventually(() => queued.length >= QUEUE_MAX)
     t.same(queued.map((m) => m.payload.id), [1, 2, 3, 4, 5], `the session delivers the ${QUEUE_MAX} it could hold, in order`)
 
     const sync = await app.http('POST', '/v1/sync', { token: alice.token, body: { rooms: { [room]: QUEUE_MAX } } })
     t.same(sync.body.rooms[room].messages.map((m: { id: number }) => m.id), [6, 7, 8, 9, 10, 11, 12], 'catch-up from the last one received has the rest')
 
     await bobClient.publishAsync(`chat/${room}/${bob.id}`, JSON.stringify({ id: 'live', body: 'after reconnecting' }), { qos: 1 })
-    await sleep(300)
+    await eventually(() => queued.length > QUEUE_MAX)
+    await sleep(300) // for anything more to show up
     t.same(queued.slice(QUEUE_MAX).map((m) => m.payload.clientMsgId), ['live'], 'once drained, live delivery goes on')
   })
 }

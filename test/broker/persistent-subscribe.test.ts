@@ -1,5 +1,5 @@
 import t from 'tap'
-import { collect, sleep, startTestNode, subackCodes } from '../helpers/node.ts'
+import { collect, eventually, sleep, startTestNode, subackCodes } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 const states = [
@@ -32,9 +32,11 @@ for (const state of states) {
     const post = (user: typeof bob, roomId: string, id: string) => app.http('POST', `/v1/rooms/${roomId}/messages`, { token: user.token, body: { id, body: id } })
     await post(bob, notMine, 'secret')
     await post(bob, mine, 'for-alice')
-    alicePhone = await app.mqtt(alice.token, session)
+    // Listening before CONNACK: the queue follows it at once.
+    alicePhone = app.mqttConnecting(alice.token, session)
     const got = collect(alicePhone)
-    await sleep(500)
+    await eventually(() => got.length > 0)
+    await sleep(300) // for a message of the refused room to show up, were it queued
     t.same(got.map((m) => m.payload.clientMsgId), ['for-alice'], 'the queued message of her room arrives; nothing of the refused one')
   })
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { Writable } from 'node:stream'
 import pg from 'pg'
+import { sql } from 'kysely'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type { Test } from 'tap'
 import { startMqchat, type Mqchat } from '../../app.ts'
@@ -21,6 +22,11 @@ export interface TestNode {
   user(username: string): Promise<{ id: string; username: string; token: string }>
   /** An MQTT.js client over TCP (or WebSocket) with `token` as password; resolves on CONNACK. */
   mqtt(token: string, opts?: IClientOptions & { ws?: boolean }): Promise<MqttClient>
+  /**
+   * The same client, returned still connecting: listeners attached at once also see what the broker sends
+   * right after CONNACK (a persistent session's queue), which `mqtt()` resolves too late to catch.
+   */
+  mqttConnecting(token: string, opts?: IClientOptions & { ws?: boolean }): MqttClient
   mqttUrl(transport: 'tcp' | 'ws'): string
 }
 
@@ -73,6 +79,12 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}, s
     async mqtt(token, opts = {}) {
       const { ws, ...options } = opts
       const client = await mqtt.connectAsync(testNode.mqttUrl(ws ? 'ws' : 'tcp'), { username: '', password: token, reconnectPeriod: 0, connectTimeout: 5000, ...options })
+      clients.push(client)
+      return client
+    },
+    mqttConnecting(token, opts = {}) {
+      const { ws, ...options } = opts
+      const client = mqtt.connect(testNode.mqttUrl(ws ? 'ws' : 'tcp'), { username: '', password: token, reconnectPeriod: 0, connectTimeout: 5000, ...options })
       clients.push(client)
       return client
     },
@@ -143,6 +155,12 @@ export function collect(client: MqttClient): Array<{ topic: string; payload: any
 /** Waits `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/** Polls `check` every 25 ms until it holds or `ms` pass; resolves whether it held. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 10000): Promise<boolean> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(25)) if (await check()) return true
+  return check()
+}
+
 /**
  * The SUBACK return codes for `filters`, in order (0x80 = refused). MQTT.js
  * rejects a SUBACK holding any 0x80; the codes are read from that rejection.
@@ -163,18 +181,36 @@ export async function subackCodes(client: MqttClient, filters: string[], qos: 0 
  * waits for that transaction to end). On PGlite the whole single connection
  * waits: connect clients before taking it.
  */
-export async function holdRoomLock(node: TestNode, roomId: string): Promise<{ release(): Promise<void> }> {
+export async function holdRoomLock(node: TestNode, roomId: string): Promise<{ release(): Promise<void>; waiters(): Promise<number> }> {
   let open!: () => void
   const gate = new Promise<void>((resolve) => { open = resolve })
   let locked!: () => void
   const lockTaken = new Promise<void>((resolve) => { locked = resolve })
-  const blocker = node.node.database.db.transaction().execute(async (tx) => {
+  let holderPid: number | undefined
+  const { db } = node.node.database
+  const blocker = db.transaction().execute(async (tx) => {
     await tx.selectFrom('rooms').select('id').where('id', '=', roomId).forUpdate().execute()
+    if (node.schema) holderPid = (await sql<{ pid: number }>`SELECT pg_backend_pid() AS pid`.execute(tx)).rows[0]!.pid
     locked()
     await gate
   })
   await lockTaken
-  return { release: async () => { open(); await blocker } }
+  return {
+    release: async () => { open(); await blocker },
+    /**
+     * Postgres only: how many backends wait behind the lock, directly or queued behind another
+     * waiter (the later waiters for a row lock wait on the first one's tuple lock, not on the holder).
+     */
+    async waiters() {
+      if (holderPid === undefined) throw new Error('waiters() needs real Postgres')
+      const { rows } = await sql<{ n: number }>`
+        WITH RECURSIVE behind(pid) AS (
+          SELECT pid FROM pg_stat_activity WHERE ${holderPid}::int = ANY (pg_blocking_pids(pid))
+          UNION SELECT a.pid FROM pg_stat_activity a JOIN behind b ON b.pid = ANY (pg_blocking_pids(a.pid)))
+        SELECT count(*)::int AS n FROM behind`.execute(db)
+      return rows[0]!.n
+    },
+  }
 }
 
 /** The CONNACK return code of a refused connection (undefined when it was accepted). */

@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { sleep } from './node.ts'
+// Moved to node.ts for the broker tests too; re-exported for the push tests.
+export { eventually } from './node.ts'
 
 /**
  * A self-signed certificate for 127.0.0.1, made with openssl in `dir`; the
@@ -138,10 +139,4 @@ export class Device {
     if (end < 0 || padded.subarray(end + 1).some((b) => b !== 0)) throw new Error('no last-record delimiter')
     return padded.subarray(0, end)
   }
-}
-
-/** Polls `check` every 25 ms until it holds or `ms` pass; resolves whether it held. */
-export async function eventually(check: () => boolean | Promise<boolean>, ms = 10000): Promise<boolean> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(25)) if (await check()) return true
-  return check()
 }
