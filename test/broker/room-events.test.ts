@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { collect, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
+import { collect, eventually, nextMessages, sleep, startTestNode } from '../helpers/node.ts'
 
 async function setUp(t: Test, env: Record<string, string> = {}) {
   const app = await startTestNode(t, env)
@@ -13,21 +13,28 @@ async function setUp(t: Test, env: Record<string, string> = {}) {
 }
 
 t.test('typing: shown to the room at QoS 0, throttled per user, never stored', async (t) => {
-  const { app, alice, roomId, aliceClient, bobClient, eventsTopic } = await setUp(t, { TYPING_THROTTLE_MS: '400' })
+  // Wide enough that the REST call below, however slow, lands inside the interval the first signal opened.
+  const THROTTLE_MS = 1500
+  const { app, alice, roomId, aliceClient, bobClient, eventsTopic } = await setUp(t, { TYPING_THROTTLE_MS: String(THROTTLE_MS) })
   const events = collect(bobClient)
   const typing = JSON.stringify({ type: 'typing' })
+  const isTyping = (topic: string) => topic === eventsTopic
+  const first = nextMessages(bobClient, 1, isTyping, 10_000)
   await aliceClient.publishAsync(eventsTopic, typing, { qos: 0 })
   await aliceClient.publishAsync(eventsTopic, typing, { qos: 0 })
-  await sleep(200)
+  await first
   const rest = await app.http('POST', `/v1/rooms/${roomId}/typing`, { token: alice.token })
   t.same(rest.body, { sent: false }, 'REST typing inside the interval is dropped too')
-  await sleep(300)
+  // The interval started before bob got the first signal, so it has passed THROTTLE_MS after that (plus timer slack).
+  await sleep(THROTTLE_MS + 100)
+  const second = nextMessages(bobClient, 1, isTyping, 10_000)
   await aliceClient.publishAsync(eventsTopic, typing, { qos: 1 })
-  await sleep(200)
+  await second
+  await sleep(200) // for anything more to show up
   t.same(events.map((e) => [e.topic, e.payload]), [
     [eventsTopic, { type: 'typing', roomId, userId: alice.id }],
     [eventsTopic, { type: 'typing', roomId, userId: alice.id }],
-  ], 'one signal per 400 ms passes; the ones inside the interval are dropped')
+  ], `one signal per ${THROTTLE_MS} ms passes; the ones inside the interval are dropped`)
   const history = await app.http('GET', `/v1/rooms/${roomId}/messages`, { token: alice.token })
   t.same(history.body.messages, [], 'nothing stored')
 })
@@ -81,7 +88,8 @@ t.test('refused events are reported on the sender\'s error topic, and the connec
   await carolClient.subscribeAsync(`user/${carol.id}/errors`, { qos: 1 })
   const carolErrors = nextMessages(carolClient, 1)
   await carolClient.publishAsync(eventsTopic, JSON.stringify({ type: 'typing' }), { qos: 1 })
-  await sleep(200)
+  await eventually(() => errors.length >= 4)
+  await sleep(200) // for anything more to show up
   t.same(errors.map((e) => e.payload.code), ['validation_failed', 'validation_failed', 'validation_failed', 'message_not_found'],
     'bad JSON, unknown type, read beyond the newest, edit of a missing message')
   t.ok(errors.every((e) => e.topic === `user/${alice.id}/errors` && e.payload.topic === eventsTopic), 'each names the topic')
