@@ -85,8 +85,9 @@ t.test('presence, per-user connection limit and a SIGKILLed node, across two nod
 t.test('a node taken for dead while alive counts its connections again', needs, async (t) => {
   const url = redisUrl(t)
   const prefix = redisPrefix(t, url)
-  // A long TTL makes the heartbeat (every third of it) rare: it cannot restore the key between the delete and the read below.
-  const app = await startTestNode(t, { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, PRESENCE_NODE_TTL_MS: '15000' })
+  // The heartbeat refreshes the node key every third of the TTL, 5 s here; the key is deleted just after one (below).
+  const NODE_TTL_MS = 15_000
+  const app = await startTestNode(t, { REDIS_URL: url, REDIS_KEY_PREFIX: prefix, PRESENCE_NODE_TTL_MS: String(NODE_TTL_MS) })
   const [alice, bob] = [await app.user('alice'), await app.user('bob')]
   await app.http('POST', '/v1/rooms', { token: bob.token, body: { type: 'direct', userId: alice.id } })
   await app.mqtt(alice.token)
@@ -95,7 +96,11 @@ t.test('a node taken for dead while alive counts its connections again', needs, 
   // As if the node had stalled past its TTL: its key is gone, so its connections stop counting.
   const redis = new Redis(url)
   t.teardown(() => redis.quit())
-  await redis.del(...(await redis.keys(`${prefix}presence:node:*`)))
+  const [nodeKey] = await redis.keys(`${prefix}presence:node:*`)
+  // Right after a heartbeat (the key's TTL less than 1 s old), so the next one is at least 4 s away from the read below.
+  t.ok(nodeKey, 'the node has its key')
+  await eventually(async () => (await redis.pttl(nodeKey!)) > NODE_TTL_MS - 1000, 10_000, 'a fresh heartbeat')
+  await redis.del(nodeKey!)
   t.equal(await app.node.services.presence.isOnline(alice.id), false, 'with the node key gone, alice reads offline')
   // The next heartbeat, within 5 s, counts her again.
   const took = await eventually(online, 15_000, 'alice counted again')
