@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { AdminStatsAnswer, AdminUserAnswer, AdminUserPage } from '../../api/admin-schemas.ts'
 import { adminCommand } from '../../cli/admin.ts'
 import { SYSTEM_USER_ID } from '../../shared/stores/admin-store.ts'
-import { collect, nextMessages, refusedWith, sleep, startTestNode, type TestNode } from '../helpers/node.ts'
+import { collect, nextMessages, refusedWith, sleep, startTestNode, waitUntil, type TestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, postgresUrl } from '../helpers/services.ts'
 
 type User = { id: string; username: string; token: string }
@@ -18,15 +18,6 @@ function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms) })
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
-}
-
-/** Resolves once `predicate` holds, polling; rejects naming `what` after `ms`. */
-async function eventually(predicate: () => Promise<boolean>, what: string, ms = 3000): Promise<void> {
-  const started = Date.now()
-  while (!(await predicate())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`)
-    await sleep(50)
-  }
 }
 
 /** Runs `cli/admin.ts` as its own process, as `npm run admin` does, on `env`'s database. */
@@ -203,7 +194,7 @@ t.test('administration on one node', async (t) => {
     await as(root).post(`/v1/admin/rooms/${direct}/messages`, { body: 'notice' })
     await as(root).patch(`/v1/admin/users/${carol.id}`, { disabled: true })
     const clients = [await app.mqtt(dave.token), await app.mqtt(dave.token), await app.mqtt(alice.token)]
-    await eventually(async () => (await stats()).connections.total === before.connections.total + 3, 'three more connections counted')
+    await waitUntil(async () => (await stats()).connections.total === before.connections.total + 3, 10_000, 'three more connections counted')
     const after = await stats()
     t.ok(AdminStatsAnswer.safeParse(after).success, 'the stats have the documented shape')
     const delta = (path: (s: any) => number) => path(after) - path(before)
@@ -212,7 +203,7 @@ t.test('administration on one node', async (t) => {
     t.equal(delta((s) => s.messages), 3, 'messages: two, and the system message')
     t.same(after.connections.nodes, [{ nodeId: 'local', connections: after.connections.total }], 'one node, unclustered: `local`')
     await clients[0]!.endAsync()
-    await eventually(async () => (await stats()).connections.total === before.connections.total + 2, 'a closed connection stops counting')
+    await waitUntil(async () => (await stats()).connections.total === before.connections.total + 2, 10_000, 'a closed connection stops counting')
     t.pass('a closed connection stopped counting')
   })
 })

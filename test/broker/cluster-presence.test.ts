@@ -1,21 +1,11 @@
 import { Redis } from 'ioredis'
 import mqtt, { type MqttClient } from 'mqtt'
 import t from 'tap'
-import { collect, distinctMessages, sleep, startTestNode } from '../helpers/node.ts'
+import { collect, distinctMessages, sleep, startTestNode, waitUntil } from '../helpers/node.ts'
 import { runMain } from '../helpers/process.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl, redisPrefix } from '../helpers/services.ts'
 
 const needs = { skip: onlyWithRedis().skip || onlyWithPostgres().skip }
-
-/** Resolves once `predicate` holds, polling every 50 ms; rejects after `ms`. */
-async function eventually(predicate: () => boolean | Promise<boolean>, ms: number, what: string): Promise<number> {
-  const started = Date.now()
-  while (!(await predicate())) {
-    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}`)
-    await sleep(50)
-  }
-  return Date.now() - started
-}
 
 t.test('presence, per-user connection limit and a SIGKILLed node, across two nodes', needs, async (t) => {
   const databaseUrl = postgresUrl(t)!
@@ -41,7 +31,7 @@ t.test('presence, per-user connection limit and a SIGKILLed node, across two nod
   const alicePhone = await nodeA.mqtt(alice.token, { clientId: 'phone' })
   const aliceLaptop = await onB(alice.token, { clientId: 'laptop' })
   await aliceLaptop.endAsync()
-  await eventually(() => changes(alice.id).length >= 1, 10_000, 'alice online')
+  await waitUntil(() => changes(alice.id).length >= 1, 10_000, 'alice online')
   await sleep(300) // for an offline event to show up, were there one
   t.same(changes(alice.id), [true], 'alice online once, though her devices are on two nodes; no offline when the laptop on B leaves')
   t.equal((await presenceOnB(alice.id)).online, true, 'node B answers online: the phone is on node A')
@@ -52,19 +42,19 @@ t.test('presence, per-user connection limit and a SIGKILLed node, across two nod
   await onB(dave.token, { clientId: 'new' }).then((c) => t.teardown(() => c.endAsync(true)))
   await oldClosed
   t.pass('a third connection on node B closed the oldest, on node A (CONNECTIONS_PER_USER=2)')
-  await eventually(() => changes(dave.id).length >= 1, 10_000, 'dave online')
+  await waitUntil(() => changes(dave.id).length >= 1, 10_000, 'dave online')
   await sleep(300) // for an offline event to show up, were there one
   t.same(changes(dave.id), [true], 'dave stayed online throughout')
 
   const aliceTablet = await onB(alice.token, { clientId: 'tablet' })
   const carolOnB = await onB(carol.token, { clientId: 'carol-phone', clean: false })
   await carolOnB.subscribeAsync(`chat/${roomId}/+`, { qos: 1 })
-  await eventually(() => changes(carol.id).length === 1, 10_000, 'carol online')
+  await waitUntil(() => changes(carol.id).length === 1, 10_000, 'carol online')
   t.ok(aliceTablet.connected)
 
   nodeB.child.kill('SIGKILL')
   t.equal((await nodeB.exited).signal, 'SIGKILL', 'node B killed')
-  const took = await eventually(() => changes(carol.id).length === 2, 10_000, 'carol offline after node B died')
+  const took = await waitUntil(() => changes(carol.id).length === 2, 10_000, 'carol offline after node B died')
   t.same(changes(carol.id), [true, false], `carol, only on node B, announced offline ${took} ms after the kill (node TTL 1000 ms)`)
   await sleep(1500)
   t.same(changes(alice.id), [true], 'alice, still on node A, was never shown offline')
@@ -92,17 +82,17 @@ t.test('a node taken for dead while alive counts its connections again', needs, 
   await app.http('POST', '/v1/rooms', { token: bob.token, body: { type: 'direct', userId: alice.id } })
   await app.mqtt(alice.token)
   const online = async () => (await app.http('GET', `/v1/users/${alice.id}/presence`, { token: bob.token })).body.presence.online
-  await eventually(online, 10_000, 'alice online')
+  await waitUntil(online, 10_000, 'alice online')
   // As if the node had stalled past its TTL: its key is gone, so its connections stop counting.
   const redis = new Redis(url)
   t.teardown(() => redis.quit())
   const [nodeKey] = await redis.keys(`${prefix}presence:node:*`)
   // Right after a heartbeat (the key's TTL less than 1 s old), so the next one is at least 4 s away from the read below.
   t.ok(nodeKey, 'the node has its key')
-  await eventually(async () => (await redis.pttl(nodeKey!)) > NODE_TTL_MS - 1000, 10_000, 'a fresh heartbeat')
+  await waitUntil(async () => (await redis.pttl(nodeKey!)) > NODE_TTL_MS - 1000, 10_000, 'a fresh heartbeat')
   await redis.del(nodeKey!)
   t.equal(await app.node.services.presence.isOnline(alice.id), false, 'with the node key gone, alice reads offline')
   // The next heartbeat, within 5 s, counts her again.
-  const took = await eventually(online, 15_000, 'alice counted again')
+  const took = await waitUntil(online, 15_000, 'alice counted again')
   t.pass(`the next refresh counted alice's connection again after ${took} ms`)
 })

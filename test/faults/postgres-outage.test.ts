@@ -1,20 +1,11 @@
 import mqtt from 'mqtt'
 import t from 'tap'
-import { sleep } from '../helpers/node.ts'
+import { sleep, waitUntil } from '../helpers/node.ts'
 import { onlyWithPostgres, postgresUrl } from '../helpers/services.ts'
 import { hostPort, startTcpProxy, viaProxy } from '../helpers/tcp-proxy.ts'
 import { catchUp, lastWithoutHole, newSchema, readiness, settled, startChild, within } from './child-node.ts'
 import { dropSchema, storedMessages, StubbornPublisher } from './publisher.ts'
 import { verifySeen, verifyStored } from './verify.ts'
-
-/** Resolves once `predicate` holds, polling every 100 ms; rejects after `ms`. */
-async function eventually(predicate: () => Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await predicate().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await sleep(100)
-  }
-}
 
 t.test('Postgres cut off mid-stream, twice: no PUBACK for what is not stored, the node stays up and recovers by itself', onlyWithPostgres(), async (t) => {
   const realUrl = postgresUrl(t)
@@ -63,8 +54,8 @@ t.test('Postgres cut off mid-stream, twice: no PUBACK for what is not stored, th
     t.ok(ackedNow.size < ids.length, `${cut.mode}: the stream was held up by the outage (${ackedNow.size} of ${ids.length} acknowledged)`)
     proxy.restore()
     const restored = Date.now()
-    await eventually(async () => (await node.http('GET', `/v1/rooms/${roomId}/messages?limit=1`, undefined, bob.token)).status === 200, 15_000, 'REST answers again')
-    if (ready !== 'absent') await eventually(async () => (await readiness(node)) === 200, 15_000, '/readyz 200 again')
+    await waitUntil(async () => (await node.http('GET', `/v1/rooms/${roomId}/messages?limit=1`, undefined, bob.token)).status === 200, 15_000, 'REST answers again')
+    if (ready !== 'absent') await waitUntil(async () => (await readiness(node)) === 200, 15_000, '/readyz 200 again')
     t.pass(`${cut.mode}: the node recovered by itself once Postgres was reachable again (${Date.now() - restored} ms)`)
   }
 

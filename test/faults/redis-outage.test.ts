@@ -1,6 +1,6 @@
 import mqtt from 'mqtt'
 import t from 'tap'
-import { sleep } from '../helpers/node.ts'
+import { sleep, waitUntil } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisPrefix, redisUrl } from '../helpers/services.ts'
 import { hostPort, startTcpProxy, viaProxy } from '../helpers/tcp-proxy.ts'
 import { catchUp, newSchema, readiness, settled, startChild, within } from './child-node.ts'
@@ -8,15 +8,6 @@ import { dropSchema, storedMessages, StubbornPublisher } from './publisher.ts'
 import { verifySeen, verifyStored } from './verify.ts'
 
 const needs = { skip: onlyWithRedis().skip || onlyWithPostgres().skip }
-
-/** Resolves once `predicate` holds, polling every 100 ms; rejects after `ms`. */
-async function eventually(predicate: () => Promise<boolean> | boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await Promise.resolve().then(predicate).catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-    await sleep(100)
-  }
-}
 
 t.test('Redis cut off under two clustered nodes: they keep serving what they can, report it and recover', needs, async (t) => {
   const pgUrl = postgresUrl(t)
@@ -50,12 +41,12 @@ t.test('Redis cut off under two clustered nodes: they keep serving what they can
   })
   t.teardown(() => publisher.stop())
   await cutPoint
-  await eventually(() => seen.size >= 100, 10_000, 'cross-node delivery before the outage')
+  await waitUntil(() => seen.size >= 100, 10_000, 'cross-node delivery before the outage')
   t.pass('before the outage, messages sent on node A reach bob on node B')
 
   proxy.cut('refuse')
   const cutAt = Date.now()
-  await eventually(async () => (await readiness(nodeA)) === 503 && (await readiness(nodeB)) === 503, 10_000, 'both nodes report not ready')
+  await waitUntil(async () => (await readiness(nodeA)) === 503 && (await readiness(nodeB)) === 503, 10_000, 'both nodes report not ready')
   t.pass(`both nodes answer /readyz 503 within ${Date.now() - cutAt} ms of the cut`)
   const readyBody = (await nodeA.http('GET', '/readyz')).body
   t.match(JSON.stringify(readyBody), /redis/i, 'the readiness answer names Redis')
@@ -71,7 +62,7 @@ t.test('Redis cut off under two clustered nodes: they keep serving what they can
 
   proxy.restore()
   const restoredAt = Date.now()
-  await eventually(async () => (await readiness(nodeA)) === 200 && (await readiness(nodeB)) === 200, 20_000, 'both nodes ready again')
+  await waitUntil(async () => (await readiness(nodeA)) === 200 && (await readiness(nodeB)) === 200, 20_000, 'both nodes ready again')
   t.pass(`both nodes ready again ${Date.now() - restoredAt} ms after Redis returned`)
   await within(publisher.done, 60_000, () => `the stream to finish (stuck at ${publisher.acked.size})`)
   t.ok(nodeA.alive() && nodeB.alive(), 'neither node died')
@@ -83,7 +74,7 @@ t.test('Redis cut off under two clustered nodes: they keep serving what they can
   const fresh = await mqtt.connectAsync(nodeA.mqttUrl, { username: '', password: alice.token, reconnectPeriod: 0, log: () => {} })
   t.teardown(() => fresh.endAsync(true))
   await fresh.publishAsync(`chat/${roomId}/${alice.id}`, JSON.stringify({ id: 'after-outage', body: 'back' }), { qos: 1 })
-  await eventually(() => seen.has(ids.length + 1), 10_000, 'live delivery across nodes after the outage')
+  await waitUntil(() => seen.has(ids.length + 1), 10_000, 'live delivery across nodes after the outage')
   t.pass('after the outage a message sent on node A reaches bob on node B live again')
   // Redis pub/sub drops what is published while a node's link is down or not yet resubscribed, so live
   // delivery across the outage has holes. Numbers are consecutive per room: a client sees the hole and

@@ -157,6 +157,25 @@ export function collect(client: MqttClient): Array<{ topic: string; payload: any
 /** Waits `ms` milliseconds. */
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
+/**
+ * Polls `check` every 50 ms until it holds; resolves with the milliseconds that took, or rejects naming
+ * `what` once `ms` have passed. A check that throws counts as not holding yet (a server that is still
+ * down), and its last error is named in the rejection.
+ */
+export async function waitUntil(check: () => boolean | Promise<boolean>, ms: number, what: string): Promise<number> {
+  const started = Date.now()
+  let lastError: unknown
+  for (;;) {
+    try {
+      if (await check()) return Date.now() - started
+    } catch (err) {
+      lastError = err
+    }
+    if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${what}${lastError ? ` (the last check threw: ${String(lastError)})` : ''}`)
+    await sleep(50)
+  }
+}
+
 /** Polls `check` every 25 ms until it holds or `ms` pass; resolves whether it held. */
 export async function eventually(check: () => boolean | Promise<boolean>, ms = 10000): Promise<boolean> {
   for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(25)) if (await check()) return true
