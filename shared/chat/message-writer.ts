@@ -128,22 +128,26 @@ export class MessageWriter {
    * wait for the next.
    */
   #takeBatch(fewest: number): Waiting[] {
-    const free = (waiting: Waiting) => !this.#busyRooms.has(waiting.prepared.message.roomId)
-    if (fewest > 1 && !this.#hasAtLeast(fewest, free)) return []
+    if (fewest > 1 && !this.#freeAtLeast(fewest)) return []
     const batch: Waiting[] = []
     const left: Waiting[] = []
     for (const waiting of this.#queue) {
-      if (batch.length < this.#limits.batchMax && free(waiting)) batch.push(waiting)
+      if (batch.length < this.#limits.batchMax && this.#isFree(waiting)) batch.push(waiting)
       else left.push(waiting)
     }
     this.#queue = left
     return batch
   }
 
-  /** Whether at least `count` waiting messages pass `test`. */
-  #hasAtLeast(count: number, test: (waiting: Waiting) => boolean): boolean {
+  /** Whether no committing batch holds `waiting`'s room. */
+  #isFree(waiting: Waiting): boolean {
+    return !this.#busyRooms.has(waiting.prepared.message.roomId)
+  }
+
+  /** Whether at least `count` waiting messages are free; stops counting at `count`. */
+  #freeAtLeast(count: number): boolean {
     let found = 0
-    for (const waiting of this.#queue) if (test(waiting) && ++found >= count) return true
+    for (const waiting of this.#queue) if (this.#isFree(waiting) && ++found >= count) return true
     return false
   }
 
