@@ -5,6 +5,7 @@ import { PGlite } from '@electric-sql/pglite'
 import type { Config } from '../config.ts'
 import type { Logger } from '../logger.ts'
 import type { Database } from './schema.ts'
+import { CallbackQueryClient } from './callback-query-client.ts'
 
 const INT8_OID = 20
 
@@ -41,6 +42,7 @@ async function openPostgres(url: string, config: Config, log: Logger): Promise<D
     }
   }
   const pool = new pg.Pool({
+    Client: CallbackQueryClient,
     connectionString: url,
     max: config.DATABASE_POOL_MAX,
     connectionTimeoutMillis: config.DATABASE_TIMEOUT_MS,
