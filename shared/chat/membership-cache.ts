@@ -108,6 +108,12 @@ export class MembershipCache {
     if (this.#entries.size > this.#limits.maxRooms) this.#entries.delete(this.#entries.keys().next().value!)
   }
 
+  /** Whether `roomId`'s member set is loaded and still trusted: {@link isMember} would answer without a query. */
+  isFresh(roomId: string): boolean {
+    const entry = this.#entries.get(roomId)
+    return entry !== undefined && entry.pending === undefined && this.#now() - entry.loadedAt < this.#limits.ttlMs
+  }
+
   /**
    * Synchronous: true when the room's member set (however old) lacks
    * `userId`, or, while the room is not loaded here, when `userId` was

@@ -289,3 +289,30 @@ t.test('HISTORY_PAGE_MAX caps the page size', async (t) => {
   const within = await get('?limit=3')
   t.same(ids(within), range(6, 8), 'a smaller limit is kept')
 })
+
+// With the member lists trusted for 1 ms, every page below takes the uncached path, whose own query
+// checks membership (MessageService.history); the cached path is the default node's above.
+t.test('history of a room whose member list is not cached: members only, checked by the page query', async (t) => {
+  const cold = await startTestNode(t, { MEMBERSHIP_CACHE_TTL_MS: '1' })
+  const [ann, ben, cat] = [await cold.user('ann'), await cold.user('ben'), await cold.user('cat')]
+  const room = (await cold.http('POST', '/v1/rooms', { token: ann.token, body: { type: 'group', name: 'g', memberIds: [ben.id] } })).body.room.id as string
+  const empty = (await cold.http('POST', '/v1/rooms', { token: ann.token, body: { type: 'direct', userId: ben.id } })).body.room.id as string
+  for (let i = 1; i <= 3; i++) {
+    t.equal((await cold.http('POST', `/v1/rooms/${room}/messages`, { token: ann.token, body: { id: `m${i}`, body: `m${i}` } })).status, 201)
+  }
+  const get = (as: { token: string }, roomId: string, query = '') => cold.http('GET', `/v1/rooms/${roomId}/messages${query}`, { token: as.token })
+  await new Promise((resolve) => setTimeout(resolve, 5))
+
+  t.same(ids(await get(ben, room)), [1, 2, 3], 'a member reads the page')
+  const beforeFirst = await get(ben, room, '?before=1')
+  t.equal(beforeFirst.status, 200, 'a member\'s empty range is a page, not a refusal')
+  t.same(beforeFirst.body, { messages: [], hasMore: false })
+  t.equal((await get(ann, empty)).status, 200, 'a member of a room without messages gets an empty page')
+  expectError(t, await get(cat, room), 404, 'room_not_found', 'a non-member of a room with messages')
+  expectError(t, await get(cat, empty), 404, 'room_not_found', 'a non-member of a room without messages')
+  expectError(t, await get(cat, 'NoSuchRoom00'), 404, 'room_not_found', 'a room that does not exist')
+
+  await cold.node.database.db.deleteFrom('room_members').where('room_id', '=', room).where('user_id', '=', ben.id).execute()
+  await new Promise((resolve) => setTimeout(resolve, 5))
+  expectError(t, await get(ben, room), 404, 'room_not_found', 'a member removed behind mqchat\'s back is refused by the page query itself')
+})

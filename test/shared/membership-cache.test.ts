@@ -12,7 +12,9 @@ t.test('the membership cache', async (t) => {
   let now = 0
   const cache = new MembershipCache(new RoomStore(db), { maxRooms: 1, ttlMs: 1000 }, () => now)
 
+  t.equal(cache.isFresh(withBob), false, 'not fresh before it is loaded')
   t.equal(await cache.isMember(withBob, bob.id), true, 'a member')
+  t.equal(cache.isFresh(withBob), true, 'fresh once loaded')
   t.equal(await cache.isMember(withBob, carol.id), false, 'a non-member')
   t.equal(cache.knownNonMember(withBob, carol.id), true, 'known non-member, synchronously')
   t.equal(cache.knownNonMember(withBob, bob.id), false)
@@ -20,7 +22,11 @@ t.test('the membership cache', async (t) => {
   await db.deleteFrom('room_members').where('room_id', '=', withBob).where('user_id', '=', bob.id).execute()
   t.equal(await cache.isMember(withBob, bob.id), true, 'within the TTL the cached answer stands')
   now += 1001
-  t.equal(await cache.isMember(withBob, bob.id), false, 'after the TTL it is read again')
+  t.equal(cache.isFresh(withBob), false, 'not fresh after the TTL')
+  const reading = cache.isMember(withBob, bob.id)
+  t.equal(cache.isFresh(withBob), false, 'nor while it is read again')
+  t.equal(await reading, false, 'after the TTL it is read again')
+  t.equal(cache.isFresh(withBob), true, 'fresh again once read')
 
   t.equal(await cache.isMember(withCarol, carol.id), true)
   t.equal(cache.knownNonMember(withBob, carol.id), false, 'with maxRooms 1, loading a second room evicted the first')
