@@ -17,6 +17,11 @@ export interface HistorySettings {
   messages: number
   rooms: number
   requests: number
+  /**
+   * Requests of each kind, one at a time, before the measured runs and not in their figures (reported
+   * apart): a freshly started mqchat answers its first thousand pages about twice as slowly as later ones.
+   */
+  warmup: number
   /** A series stops issuing requests after this long even if `requests` were not all sent (slow searches). */
   seriesS: number
   concurrency: number
@@ -35,6 +40,8 @@ export interface HistoryRecord {
   requestsPerSec: number
   /** Mean number of messages per answer. */
   meanResults: number
+  /** The five slowest answers, as [request number from 1, ms]: shows whether a tail is warm-up or spread. */
+  slowest: Array<[number, number]>
   errors: string[]
 }
 
@@ -58,9 +65,10 @@ function get(url: string, token: string, agent: Agent): Promise<{ status: number
   })
 }
 
-async function series(kind: Kind, request: (rnd: () => number) => string, token: string, apiUrl: string, s: HistorySettings, concurrency: number, run: number): Promise<HistoryRecord> {
+async function series(kind: Kind, request: (rnd: () => number) => string, token: string, apiUrl: string, s: HistorySettings, concurrency: number, run: number, requests = s.requests): Promise<HistoryRecord> {
   const rnd = prng(run * 1000 + concurrency * 10 + kind.length)
   const times: number[] = []
+  const numbered: Array<[number, number]> = []
   const errors: string[] = []
   let results = 0
   let issued = 0
@@ -68,8 +76,8 @@ async function series(kind: Kind, request: (rnd: () => number) => string, token:
   const started = performance.now()
   const stopAt = started + s.seriesS * 1000
   await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (issued < s.requests && performance.now() < stopAt) {
-      issued++
+    while (issued < requests && performance.now() < stopAt) {
+      const n = ++issued
       const path = request(rnd)
       const t0 = performance.now()
       try {
@@ -78,6 +86,7 @@ async function series(kind: Kind, request: (rnd: () => number) => string, token:
         const text = res.text
         if (res.status !== 200) throw new Error(`${path}: ${res.status} ${text.slice(0, 200)}`)
         times.push(ms)
+        numbered.push([n, Number(ms.toFixed(2))])
         results += (JSON.parse(text) as { messages: unknown[] }).messages.length
       } catch (err) {
         if (errors.length < 3) errors.push(err instanceof Error ? err.message : String(err))
@@ -86,7 +95,7 @@ async function series(kind: Kind, request: (rnd: () => number) => string, token:
   }))
   const wall = performance.now() - started
   agent.destroy()
-  return { run, kind, concurrency, latency: percentiles(times), answered: times.length, requestsPerSec: times.length / (wall / 1000), meanResults: times.length ? results / times.length : 0, errors }
+  return { run, kind, concurrency, latency: percentiles(times), answered: times.length, requestsPerSec: times.length / (wall / 1000), meanResults: times.length ? results / times.length : 0, slowest: numbered.sort((a, b) => b[1] - a[1]).slice(0, 5), errors }
 }
 
 /** Runs scenario 5 against mqchat, or explains why it did not. */
@@ -110,13 +119,19 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
     ['search common', (rnd) => `/v1/messages/search?q=${word(pool.common, rnd)}`],
     ['search rare', (rnd) => `/v1/messages/search?q=${word(pool.rare, rnd)}`],
   ]
+  const warmups: HistoryRecord[] = []
+  for (const [kind, request] of s.warmup > 0 ? kinds : []) {
+    const r = await series(kind, request, reader.token, m.apiUrl, s, 1, 0, s.warmup)
+    warmups.push(r)
+    log(`  warm-up ${kind.padEnd(13)} x1: p50 ${r.latency ? fmtNum(r.latency.p50, 2) : 'n/a'} p99 ${r.latency ? fmtNum(r.latency.p99, 2) : 'n/a'} ms, ${r.answered} answers (not in the figures)${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`)
+  }
   const records: HistoryRecord[] = []
   for (let run = 1; run <= s.runs; run++) {
     for (const [kind, request] of kinds) {
       for (const concurrency of [...new Set([1, s.concurrency])]) {
         const r = await series(kind, request, reader.token, m.apiUrl, s, concurrency, run)
         records.push(r)
-        log(`  run ${run} ${kind.padEnd(13)} x${concurrency}: p50 ${r.latency ? fmtNum(r.latency.p50, 2) : 'n/a'} p99 ${r.latency ? fmtNum(r.latency.p99, 2) : 'n/a'} ms, ${r.answered} answers, ${fmtNum(r.requestsPerSec)} req/s, ${fmtNum(r.meanResults, 1)} results${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`)
+        log(`  run ${run} ${kind.padEnd(13)} x${concurrency}: p50 ${r.latency ? fmtNum(r.latency.p50, 2) : 'n/a'} p99 ${r.latency ? fmtNum(r.latency.p99, 2) : 'n/a'} ms, ${r.answered} answers, ${fmtNum(r.requestsPerSec)} req/s, ${fmtNum(r.meanResults, 1)} results, slowest ${r.slowest.map(([n, ms]) => `#${n} ${fmtNum(ms, 1)}`).join(', ')}${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`)
       }
     }
   }
@@ -133,8 +148,12 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
       rows.push([kind, String(concurrency), fmtSpread(p.p50, 2), fmtSpread(p.p95, 2), fmtSpread(p.p99, 2), fmtSpread(p.max, 1), String(Math.min(...rs.map((r) => r.answered))), fmtSpread(spreadOf(rs.map((r) => r.requestsPerSec))), fmtNum(spreadOf(rs.map((r) => r.meanResults))?.median ?? 0, 1), String(errors.length)])
     }
   }
-  const out = [title, `${s.runs} runs: median (min-max) of each run's percentile`, formatTable(rows),
+  for (const r of warmups) {
+    if (r.errors.length) bad = true
+    rows.push([`${r.kind}, warm-up`, '1', fmtNum(r.latency?.p50 ?? 0, 2), fmtNum(r.latency?.p95 ?? 0, 2), fmtNum(r.latency?.p99 ?? 0, 2), fmtNum(r.latency?.max ?? 0, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
+  }
+  const out = [title, `${s.runs} runs: median (min-max) of each run's percentile; the warm-up rows (${s.warmup} requests of each kind, before the runs) are not in them`, formatTable(rows),
     `(Loaded with SQL in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)}, index builds ${(loaded.indexMs / 1000).toFixed(1)}, analyze ${(loaded.analyzeMs / 1000).toFixed(1)}), not through mqchat: ${loaded.perRoom} messages per room, ${pool.bodies.length} distinct bodies of 3-12 words from ${pool.common.length} common words (English and Korean), one in ten with a rare 7-letter word. Page: random room, before= uniform over full pages. Searches (default limit 20): room search for a common word in a random room; search across the caller's ${s.rooms} rooms for a common word (~4% of messages) or for a rare word that occurs. Latency measured in the orchestrator: a node:http GET to the end of the body, keep-alive.)`]
   for (const [k, sum] of Object.entries(summaries) as Array<[string, { errors: string[] }]>) for (const e of sum.errors) out.push(`${k}: ERROR ${e}`)
-  return { title, text: out.join('\n'), report: { title, settings: s, loadMs: loaded.loadMs, perRoom: loaded.perRoom, summaries, runs: records }, bad }
+  return { title, text: out.join('\n'), report: { title, settings: s, loadMs: loaded.loadMs, perRoom: loaded.perRoom, summaries, warmups, runs: records }, bad }
 }

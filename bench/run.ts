@@ -52,7 +52,7 @@ const settings = {
   },
   history: {
     runs: 0, messages: intEnv('BENCH_HISTORY_MESSAGES', 1_000_000), rooms: intEnv('BENCH_HISTORY_ROOMS', 1000),
-    requests: intEnv('BENCH_HISTORY_REQUESTS', 300), seriesS: intEnv('BENCH_HISTORY_SERIES_S', 60), concurrency: intEnv('BENCH_HISTORY_CONCURRENCY', 4),
+    requests: intEnv('BENCH_HISTORY_REQUESTS', 300), warmup: intEnv('BENCH_HISTORY_WARMUP', 1000), seriesS: intEnv('BENCH_HISTORY_SERIES_S', 60), concurrency: intEnv('BENCH_HISTORY_CONCURRENCY', 4),
   },
   ceiling: { runs: 0, rows: intEnv('BENCH_CEILING_ROWS', 100_000), batch: intEnv('BENCH_CEILING_BATCH', 256), connections: intEnv('BENCH_CEILING_CONNECTIONS', 2) },
 }
