@@ -150,7 +150,8 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
   }
   for (const r of warmups) {
     if (r.errors.length) bad = true
-    rows.push([`${r.kind}, warm-up`, '1', fmtNum(r.latency?.p50 ?? 0, 2), fmtNum(r.latency?.p95 ?? 0, 2), fmtNum(r.latency?.p99 ?? 0, 2), fmtNum(r.latency?.max ?? 0, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
+    const ms = (v: number | undefined, digits: number) => (v === undefined ? 'n/a' : fmtNum(v, digits))
+    rows.push([`${r.kind}, warm-up`, '1', ms(r.latency?.p50, 2), ms(r.latency?.p95, 2), ms(r.latency?.p99, 2), ms(r.latency?.max, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
   }
   const out = [title, `${s.runs} runs: median (min-max) of each run's percentile; the warm-up rows (${s.warmup} requests of each kind, before the runs) are not in them`, formatTable(rows),
     `(Loaded with SQL in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)}, index builds ${(loaded.indexMs / 1000).toFixed(1)}, analyze ${(loaded.analyzeMs / 1000).toFixed(1)}), not through mqchat: ${loaded.perRoom} messages per room, ${pool.bodies.length} distinct bodies of 3-12 words from ${pool.common.length} common words (English and Korean), one in ten with a rare 7-letter word. Page: random room, before= uniform over full pages. Searches (default limit 20): room search for a common word in a random room; search across the caller's ${s.rooms} rooms for a common word (~4% of messages) or for a rare word that occurs. Latency measured in the orchestrator: a node:http GET to the end of the body, keep-alive.)`]

@@ -108,7 +108,7 @@ export class MembershipCache {
     if (this.#entries.size > this.#limits.maxRooms) this.#entries.delete(this.#entries.keys().next().value!)
   }
 
-  /** Whether `roomId`'s member set is loaded and still trusted: {@link isMember} would answer without a query. */
+  /** Whether `roomId`'s member set is loaded and still trusted: {@link isMember} would answer at once, with no query run or awaited. */
   isFresh(roomId: string): boolean {
     const entry = this.#entries.get(roomId)
     return entry !== undefined && entry.pending === undefined && this.#now() - entry.loadedAt < this.#limits.ttlMs

@@ -85,15 +85,15 @@ export class MessageStore {
 
   /**
    * One page of a room's history, oldest first, and whether more lie beyond
-   * it. With `memberId`, empty unless that user is a member of the room
-   * (checked in the same query).
+   * it. With `onlyForMember`, empty unless that user is a member of the
+   * room (checked in the same query).
    */
-  async page(roomId: string, query: PageQuery, memberId?: string): Promise<{ messages: MessageEnvelope[]; hasMore: boolean }> {
+  async page(roomId: string, query: PageQuery, onlyForMember?: string): Promise<{ messages: MessageEnvelope[]; hasMore: boolean }> {
     const forward = query.after !== undefined
     let select = this.#db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId)
-    if (memberId !== undefined) {
+    if (onlyForMember !== undefined) {
       select = select.where(({ exists, selectFrom }) => exists(selectFrom('room_members').select('room_members.user_id')
-        .where('room_members.room_id', '=', roomId).where('room_members.user_id', '=', memberId)))
+        .where('room_members.room_id', '=', roomId).where('room_members.user_id', '=', onlyForMember)))
     }
     if (query.after !== undefined) select = select.where('seq', '>', query.after)
     if (query.before !== undefined) select = select.where('seq', '<', query.before)

@@ -26,7 +26,7 @@ t.test('a promise query answers as pg does, through the callback form', onlyWith
 
   const result = await client.query('SELECT $1::int AS n, $2::text AS s', [7, 'seven'])
   t.same(result.rows, [{ n: 7, s: 'seven' }], 'rows with their values')
-  t.equal(result.rowCount, 1, 'the result object is pg\'s own')
+  t.equal(result.rowCount, 1, 'with pg\'s row count')
   t.equal(typeof calls[0]?.[2], 'function', 'pg was called with a callback')
 
   const err = await client.query('SELECT 1 / $1::int AS n', [0]).catch((e: unknown) => e)
@@ -37,6 +37,8 @@ t.test('a promise query answers as pg does, through the callback form', onlyWith
   t.same(config.rows, [[3]], 'a query config object goes to pg unchanged')
   const viaCallback = await new Promise((resolve, reject) => client.query('SELECT 4 AS n', (e: Error | null, r: pg.QueryResult) => (e ? reject(e) : resolve(r.rows))))
   t.same(viaCallback, [{ n: 4 }], 'a caller\'s own callback is still called')
+  const withValues = await new Promise((resolve, reject) => client.query('SELECT $1::int AS n', [5], (e: Error | null, r: pg.QueryResult) => (e ? reject(e) : resolve(r.rows))))
+  t.same(withValues, [{ n: 5 }], 'also with values')
 })
 
 t.test('openDatabase: Kysely over the client keeps int8 as numbers, errors and transactions', onlyWithPostgres(), async (t) => {
@@ -47,9 +49,17 @@ t.test('openDatabase: Kysely over the client keeps int8 as numbers, errors and t
     await sql.raw(`DROP SCHEMA "${schema}" CASCADE`).execute(database.db)
     await database.close()
   })
+  const thirdArguments: unknown[] = []
+  const original = pg.Client.prototype.query
+  pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+    thirdArguments.push(args[2])
+    return (original as (...a: unknown[]) => unknown).apply(this, args)
+  } as typeof original
+  t.teardown(() => { pg.Client.prototype.query = original })
   const { rows } = await sql<{ big: unknown; at: unknown }>`SELECT 9007199254740991::int8 AS big, timestamptz '2026-12-03 10:00:00+00' AS at`.execute(database.db)
   t.equal(rows[0]?.big, 9007199254740991, 'int8 through the pool\'s own type parser')
   t.ok(rows[0]?.at instanceof Date, 'timestamps parsed as pg parses them')
+  t.equal(typeof thirdArguments.at(-1), 'function', 'the pool\'s connections call pg with a callback')
 
   await sql`CREATE TABLE t (n int PRIMARY KEY)`.execute(database.db)
   await database.db.transaction().execute(async (tx) => {
