@@ -148,9 +148,9 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
       rows.push([kind, String(concurrency), fmtSpread(p.p50, 2), fmtSpread(p.p95, 2), fmtSpread(p.p99, 2), fmtSpread(p.max, 1), String(Math.min(...rs.map((r) => r.answered))), fmtSpread(spreadOf(rs.map((r) => r.requestsPerSec))), fmtNum(spreadOf(rs.map((r) => r.meanResults))?.median ?? 0, 1), String(errors.length)])
     }
   }
+  const ms = (v: number | undefined, digits: number) => (v === undefined ? 'n/a' : fmtNum(v, digits))
   for (const r of warmups) {
     if (r.errors.length) bad = true
-    const ms = (v: number | undefined, digits: number) => (v === undefined ? 'n/a' : fmtNum(v, digits))
     rows.push([`${r.kind}, warm-up`, '1', ms(r.latency?.p50, 2), ms(r.latency?.p95, 2), ms(r.latency?.p99, 2), ms(r.latency?.max, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
   }
   const out = [title, `${s.runs} runs: median (min-max) of each run's percentile; the warm-up rows (${s.warmup} requests of each kind, before the runs) are not in them`, formatTable(rows),
