@@ -98,6 +98,18 @@ async function series(kind: Kind, request: (rnd: () => number) => string, token:
   return { run, kind, concurrency, latency: percentiles(times), answered: times.length, requestsPerSec: times.length / (wall / 1000), meanResults: times.length ? results / times.length : 0, slowest: numbered.sort((a, b) => b[1] - a[1]).slice(0, 5), errors }
 }
 
+/** A latency in ms, or n/a for a series with no answers. */
+function msText(v: number | undefined, digits: number): string {
+  return v === undefined ? 'n/a' : fmtNum(v, digits)
+}
+
+/** One series as a log line: percentiles, answers, rate, slowest requests, errors. */
+function seriesLine(label: string, r: HistoryRecord): string {
+  const slowest = r.slowest.map(([n, ms]) => `#${n} ${fmtNum(ms, 1)}`).join(', ')
+  return `  ${label} ${r.kind.padEnd(13)} x${r.concurrency}: p50 ${msText(r.latency?.p50, 2)} p99 ${msText(r.latency?.p99, 2)} ms, ${r.answered} answers, ` +
+    `${fmtNum(r.requestsPerSec)} req/s, ${fmtNum(r.meanResults, 1)} results, slowest ${slowest}${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`
+}
+
 /** Runs scenario 5 against mqchat, or explains why it did not. */
 export async function historyScenario(targets: Target[], s: HistorySettings, log: (l: string) => void): Promise<{ title: string; text: string; report: unknown; bad: boolean }> {
   const title = `Scenario 5, history: ${fmtNum(s.messages)} stored messages over ${fmtNum(s.rooms)} rooms; REST latency of a page of 50 with before= and of searches, ${s.requests} requests per series (at most ${s.seriesS} s), 1 and ${s.concurrency} at once`
@@ -123,7 +135,7 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
   for (const [kind, request] of s.warmup > 0 ? kinds : []) {
     const r = await series(kind, request, reader.token, m.apiUrl, s, 1, 0, s.warmup)
     warmups.push(r)
-    log(`  warm-up ${kind.padEnd(13)} x1: p50 ${r.latency ? fmtNum(r.latency.p50, 2) : 'n/a'} p99 ${r.latency ? fmtNum(r.latency.p99, 2) : 'n/a'} ms, ${r.answered} answers (not in the figures)${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`)
+    log(seriesLine('warm-up (not in the figures)', r))
   }
   const records: HistoryRecord[] = []
   for (let run = 1; run <= s.runs; run++) {
@@ -131,7 +143,7 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
       for (const concurrency of [...new Set([1, s.concurrency])]) {
         const r = await series(kind, request, reader.token, m.apiUrl, s, concurrency, run)
         records.push(r)
-        log(`  run ${run} ${kind.padEnd(13)} x${concurrency}: p50 ${r.latency ? fmtNum(r.latency.p50, 2) : 'n/a'} p99 ${r.latency ? fmtNum(r.latency.p99, 2) : 'n/a'} ms, ${r.answered} answers, ${fmtNum(r.requestsPerSec)} req/s, ${fmtNum(r.meanResults, 1)} results, slowest ${r.slowest.map(([n, ms]) => `#${n} ${fmtNum(ms, 1)}`).join(', ')}${r.errors.length ? `, ERRORS ${r.errors.join('; ')}` : ''}`)
+        log(seriesLine(`run ${run}`, r))
       }
     }
   }
@@ -148,10 +160,9 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
       rows.push([kind, String(concurrency), fmtSpread(p.p50, 2), fmtSpread(p.p95, 2), fmtSpread(p.p99, 2), fmtSpread(p.max, 1), String(Math.min(...rs.map((r) => r.answered))), fmtSpread(spreadOf(rs.map((r) => r.requestsPerSec))), fmtNum(spreadOf(rs.map((r) => r.meanResults))?.median ?? 0, 1), String(errors.length)])
     }
   }
-  const ms = (v: number | undefined, digits: number) => (v === undefined ? 'n/a' : fmtNum(v, digits))
   for (const r of warmups) {
     if (r.errors.length) bad = true
-    rows.push([`${r.kind}, warm-up`, '1', ms(r.latency?.p50, 2), ms(r.latency?.p95, 2), ms(r.latency?.p99, 2), ms(r.latency?.max, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
+    rows.push([`${r.kind}, warm-up`, '1', msText(r.latency?.p50, 2), msText(r.latency?.p95, 2), msText(r.latency?.p99, 2), msText(r.latency?.max, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
   }
   const out = [title, `${s.runs} runs: median (min-max) of each run's percentile; the warm-up rows (${s.warmup} requests of each kind, before the runs) are not in them`, formatTable(rows),
     `(Loaded with SQL in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)}, index builds ${(loaded.indexMs / 1000).toFixed(1)}, analyze ${(loaded.analyzeMs / 1000).toFixed(1)}), not through mqchat: ${loaded.perRoom} messages per room, ${pool.bodies.length} distinct bodies of 3-12 words from ${pool.common.length} common words (English and Korean), one in ten with a rare 7-letter word. Page: random room, before= uniform over full pages. Searches (default limit 20): room search for a common word in a random room; search across the caller's ${s.rooms} rooms for a common word (~4% of messages) or for a rare word that occurs. Latency measured in the orchestrator: a node:http GET to the end of the body, keep-alive.)`]
