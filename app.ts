@@ -4,7 +4,7 @@ import { openDatabase, type DatabaseHandle } from './shared/db/database.ts'
 import { migrateToLatest } from './shared/db/migrate.ts'
 import { createServices, type Services } from './shared/services.ts'
 import type { Realtime } from './shared/realtime.ts'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { createChatBroker, type ChatBroker } from './broker/create-broker.ts'
 import { startMqttListeners } from './broker/listeners.ts'
 import { createApi, routesOf, startHttp } from './api/create-api.ts'
@@ -39,7 +39,7 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   let broker: ChatBroker | undefined
   // The services need the broker's realtime port and the broker needs the services' hooks: the port is bound once the broker exists.
   const realtime = new Proxy({} as Realtime, { get: (_, method: keyof Realtime) => (...args: unknown[]) => (broker!.realtime[method] as (...a: unknown[]) => void)(...args) })
-  const redis = config.REDIS_URL ? new Redis(config.REDIS_URL, { keyPrefix: config.REDIS_KEY_PREFIX }) : undefined
+  const redis = config.REDIS_URL ? await connectRedis(config.REDIS_URL, config.REDIS_KEY_PREFIX) : undefined
   redis?.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'))
   const services = await createServices(database.db, config, log, realtime, redis)
   services.writer.observer = metrics.writer
@@ -110,4 +110,10 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
       await database.close()
     },
   }
+}
+
+/** A Redis client for a cluster; ioredis is loaded only then, so a single node does not carry it. */
+async function connectRedis(url: string, keyPrefix: string): Promise<Redis> {
+  const { Redis } = await import('ioredis')
+  return new Redis(url, { keyPrefix })
 }

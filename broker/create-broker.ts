@@ -63,7 +63,7 @@ export interface BrokerLimits {
 export async function createChatBroker(services: Services, log: Logger, limits: BrokerLimits, redis: { url: string; keyPrefix: string } | undefined, metrics: Metrics): Promise<ChatBroker> {
   const sessions = new Sessions()
   let realtime: ReturnType<typeof brokerRealtime> | undefined
-  const state = createBrokerState(redis, log, { max: limits.offlineQueueMax, isOnline: (userId) => services.presence.isOnline(userId) })
+  const state = await createBrokerState(redis, log, { max: limits.offlineQueueMax, isOnline: (userId) => services.presence.isOnline(userId) })
   const subscriptions = new SubscriptionCounter()
   const publishes = new PublishTracker(metrics)
   const reportError = countingReports((userId, event) => realtime!.userEvent(userId, 'errors', event), metrics)

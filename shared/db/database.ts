@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs'
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
 import pg from 'pg'
-import { PGlite } from '@electric-sql/pglite'
 import type { Config } from '../config.ts'
 import type { Logger } from '../logger.ts'
 import type { Database } from './schema.ts'
@@ -63,6 +62,8 @@ async function openPglite(config: Config): Promise<DatabaseHandle> {
   const inMemory = config.DATA_DIR === 'memory://'
   const dataDir = inMemory ? undefined : `${config.DATA_DIR}/pglite`
   if (dataDir) mkdirSync(dataDir, { recursive: true })
+  // Loaded only here: a node on a Postgres server never needs it, and its module is ~4 MB of heap for good.
+  const { PGlite } = await import('@electric-sql/pglite')
   const pglite = await PGlite.create({ dataDir, parsers: { [INT8_OID]: Number } })
   const db = new Kysely<Database>({ dialect: new PGliteDialect({ pglite }) })
   if (config.DATABASE_SCHEMA) {
