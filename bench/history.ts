@@ -120,7 +120,7 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
   const [reader, partner] = (await m.newUsers(2)) as [ChatUser, ChatUser]
   const pool = bodyPool(5000)
   const loaded: LoadedHistory = await loadHistory(m.databaseUrl, m.schema, reader.id, partner.id, s.rooms, s.messages, pool, log)
-  log(`  history: ${fmtNum(loaded.perRoom * s.rooms)} messages loaded in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)} s, indexes ${(loaded.indexMs / 1000).toFixed(1)} s, analyze ${(loaded.analyzeMs / 1000).toFixed(1)} s)`)
+  log(`  history: ${fmtNum(loaded.perRoom * s.rooms)} messages loaded in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)} s, indexes ${(loaded.indexMs / 1000).toFixed(1)} s, vacuum and analyze ${(loaded.analyzeMs / 1000).toFixed(1)} s)`)
   const room = (rnd: () => number) => loaded.roomIds[Math.floor(rnd() * loaded.roomIds.length)]!
   const word = (words: string[], rnd: () => number) => encodeURIComponent(words[Math.floor(rnd() * words.length)]!)
   // Positions 51..perRoom: every page is full.
@@ -165,7 +165,7 @@ export async function historyScenario(targets: Target[], s: HistorySettings, log
     rows.push([`${r.kind}, warm-up`, '1', msText(r.latency?.p50, 2), msText(r.latency?.p95, 2), msText(r.latency?.p99, 2), msText(r.latency?.max, 1), String(r.answered), fmtNum(r.requestsPerSec), fmtNum(r.meanResults, 1), String(r.errors.length)])
   }
   const out = [title, `${s.runs} runs: median (min-max) of each run's percentile; the warm-up rows (${s.warmup} requests of each kind, before the runs) are not in them`, formatTable(rows),
-    `(Loaded with SQL in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)}, index builds ${(loaded.indexMs / 1000).toFixed(1)}, analyze ${(loaded.analyzeMs / 1000).toFixed(1)}), not through mqchat: ${loaded.perRoom} messages per room, ${pool.bodies.length} distinct bodies of 3-12 words from ${pool.common.length} common words (English and Korean), one in ten with a rare 7-letter word. Page: random room, before= uniform over full pages. Searches (default limit 20): room search for a common word in a random room; search across the caller's ${s.rooms} rooms for a common word (~4% of messages) or for a rare word that occurs. Latency measured in the orchestrator: a node:http GET to the end of the body, keep-alive.)`]
+    `(Loaded with SQL in ${(loaded.loadMs / 1000).toFixed(1)} s (inserts ${(loaded.insertMs / 1000).toFixed(1)}, index builds ${(loaded.indexMs / 1000).toFixed(1)}, vacuum and analyze ${(loaded.analyzeMs / 1000).toFixed(1)}), not through mqchat: ${loaded.perRoom} messages per room, ${pool.bodies.length} distinct bodies of 3-12 words from ${pool.common.length} common words (English and Korean), one in ten with a rare 7-letter word. Page: random room, before= uniform over full pages. Searches (default limit 20): room search for a common word in a random room; search across the caller's ${s.rooms} rooms for a common word (~4% of messages) or for a rare word that occurs. Latency measured in the orchestrator: a node:http GET to the end of the body, keep-alive.)`]
   for (const [k, sum] of Object.entries(summaries) as Array<[string, { errors: string[] }]>) for (const e of sum.errors) out.push(`${k}: ERROR ${e}`)
   return { title, text: out.join('\n'), report: { title, settings: s, loadMs: loaded.loadMs, perRoom: loaded.perRoom, summaries, warmups, runs: records }, bad }
 }

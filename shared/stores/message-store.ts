@@ -49,6 +49,23 @@ export type EnvelopeRow = Omit<MessageRow, 'search_grams'>
 /** The columns to select for {@link toEnvelope}. */
 export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
 
+/**
+ * The query behind {@link MessageStore.page}: `limit + 1` rows beyond the
+ * cursor, newest first unless paging forward with `after`. It reads only
+ * the primary key's columns, which carry the whole envelope (migration
+ * 0012), so Postgres answers it from the index.
+ */
+export function pageQuery(db: Kysely<Database>, roomId: string, query: PageQuery, onlyForMember?: string) {
+  let select = db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId)
+  if (onlyForMember !== undefined) {
+    select = select.where(({ exists, selectFrom }) => exists(selectFrom('room_members').select('room_members.user_id')
+      .where('room_members.room_id', '=', roomId).where('room_members.user_id', '=', onlyForMember)))
+  }
+  if (query.after !== undefined) select = select.where('seq', '>', query.after)
+  if (query.before !== undefined) select = select.where('seq', '<', query.before)
+  return select.orderBy('seq', query.after !== undefined ? 'asc' : 'desc').limit(query.limit + 1)
+}
+
 /** Reads and writes `messages`. */
 export class MessageStore {
   readonly #db: Kysely<Database>
@@ -89,18 +106,10 @@ export class MessageStore {
    * room (checked in the same query).
    */
   async page(roomId: string, query: PageQuery, onlyForMember?: string): Promise<{ messages: MessageEnvelope[]; hasMore: boolean }> {
-    const forward = query.after !== undefined
-    let select = this.#db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId)
-    if (onlyForMember !== undefined) {
-      select = select.where(({ exists, selectFrom }) => exists(selectFrom('room_members').select('room_members.user_id')
-        .where('room_members.room_id', '=', roomId).where('room_members.user_id', '=', onlyForMember)))
-    }
-    if (query.after !== undefined) select = select.where('seq', '>', query.after)
-    if (query.before !== undefined) select = select.where('seq', '<', query.before)
-    const rows = await select.orderBy('seq', forward ? 'asc' : 'desc').limit(query.limit + 1).execute()
+    const rows = await pageQuery(this.#db, roomId, query, onlyForMember).execute()
     const hasMore = rows.length > query.limit
     const page = rows.slice(0, query.limit)
-    if (!forward) page.reverse()
+    if (query.after === undefined) page.reverse()
     return { messages: page.map(toEnvelope), hasMore }
   }
 
