@@ -1,7 +1,9 @@
 import { sql, type Kysely } from 'kysely'
-import type { Database, MessageRow } from '../db/schema.ts'
+import type { Database } from '../db/schema.ts'
 import type { MessageEnvelope } from '../protocol.ts'
 import { searchGrams } from '../search/grams.ts'
+import { ENVELOPE_COLUMNS, toEnvelope, type EnvelopeRow } from './envelope.ts'
+import { pageQuery, type PageQuery } from './page-query.ts'
 import { arrayLiteral, distinctMessages, type PreparedMessage } from './prepared-message.ts'
 
 /** A message waiting to be committed. */
@@ -20,51 +22,6 @@ export type CommitOutcome =
   | { kind: 'duplicate'; message: MessageEnvelope }
   /** The room is gone, or the sender is no longer in it. */
   | { kind: 'room_gone' }
-
-/** A cursor page request over one room's history. */
-export interface PageQuery {
-  limit: number
-  before?: number | undefined
-  after?: number | undefined
-}
-
-/** The envelope every reader sees for a stored row. */
-export function toEnvelope(row: EnvelopeRow): MessageEnvelope {
-  const envelope: MessageEnvelope = {
-    id: Number(row.seq),
-    roomId: row.room_id,
-    senderId: row.sender_id,
-    clientMsgId: row.client_msg_id,
-    body: row.body,
-    createdAt: new Date(row.created_at).toISOString(),
-  }
-  if (row.edited_at) envelope.editedAt = new Date(row.edited_at).toISOString()
-  if (row.deleted_at) envelope.deletedAt = new Date(row.deleted_at).toISOString()
-  return envelope
-}
-
-/** The columns an envelope is made of (never the search grams). */
-export type EnvelopeRow = Omit<MessageRow, 'search_grams'>
-
-/** The columns to select for {@link toEnvelope}. */
-export const ENVELOPE_COLUMNS = ['room_id', 'seq', 'sender_id', 'client_msg_id', 'body', 'created_at', 'edited_at', 'deleted_at'] as const
-
-/**
- * The query behind {@link MessageStore.page}: `limit + 1` rows beyond the
- * cursor, newest first unless paging forward with `after`. It reads only
- * the primary key's columns, which carry the whole envelope (migration
- * 0012), so Postgres answers it from the index.
- */
-export function pageQuery(db: Kysely<Database>, roomId: string, query: PageQuery, onlyForMember?: string) {
-  let select = db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId)
-  if (onlyForMember !== undefined) {
-    select = select.where(({ exists, selectFrom }) => exists(selectFrom('room_members').select('room_members.user_id')
-      .where('room_members.room_id', '=', roomId).where('room_members.user_id', '=', onlyForMember)))
-  }
-  if (query.after !== undefined) select = select.where('seq', '>', query.after)
-  if (query.before !== undefined) select = select.where('seq', '<', query.before)
-  return select.orderBy('seq', query.after !== undefined ? 'asc' : 'desc').limit(query.limit + 1)
-}
 
 /** Reads and writes `messages`. */
 export class MessageStore {

@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, MemberRole, MessageRow, RoomRow } from '../db/schema.ts'
 import type { MessageEnvelope } from '../protocol.ts'
-import { toEnvelope } from './message-store.ts'
+import { toEnvelope } from './envelope.ts'
 import { toPublicUser, type PublicUser } from './user-store.ts'
 
 /** A member of a room, with their role in it and how far they have read. */

@@ -2,7 +2,7 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import type { Database } from '../db/schema.ts'
 import type { MessageEnvelope } from '../protocol.ts'
 import { queryGrams, rawWordsOf } from '../search/grams.ts'
-import { ENVELOPE_COLUMNS, toEnvelope, type EnvelopeRow } from './message-store.ts'
+import { ENVELOPE_COLUMNS, toEnvelope, type EnvelopeRow } from './envelope.ts'
 import { decodeCursor, encodeCursor, type Position } from './search-cursor.ts'
 
 /** One page of matches, newest first; pass `nextCursor` back for the next page (null: this was the last). */

@@ -2,7 +2,8 @@ import { CompiledQuery, type Kysely } from 'kysely'
 import t from 'tap'
 import type { Database } from '../../shared/db/schema.ts'
 import * as messagesPageCovering from '../../shared/db/migrations/0012_messages_page_covering.ts'
-import { MessageStore, pageQuery, type PageQuery } from '../../shared/stores/message-store.ts'
+import { MessageStore } from '../../shared/stores/message-store.ts'
+import { pageQuery, type PageQuery } from '../../shared/stores/page-query.ts'
 import { startTestNode } from '../helpers/node.ts'
 
 interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; 'Heap Fetches'?: number; Plans?: PlanNode[] }
