@@ -144,8 +144,7 @@ export async function loadHistory(databaseUrl: string, schema: string, reader: s
     }
     const analyzeStarted = performance.now()
     await client.query('DROP TABLE hist_rooms, hist_bodies')
-    // As autovacuum leaves history this old on a server where it runs (on this machine's it is off): the
-    // visibility map set, so that a page is read from the primary key alone (migration 0012).
+    // As autovacuum leaves history this old on a server where it runs (on this machine's it is off).
     await client.query('VACUUM (ANALYZE) messages')
     await client.query('ANALYZE rooms')
     await client.query('ANALYZE room_members')

@@ -12,9 +12,7 @@ export interface PageQuery {
 /**
  * The query behind `MessageStore.page`: `limit + 1` rows beyond the cursor,
  * newest first unless paging forward with `after`; with `onlyForMember`,
- * none unless that user is in the room (an `EXISTS` Postgres runs once). It
- * reads only the primary key's columns, which carry the whole envelope
- * (migration 0012), so Postgres answers it from the index.
+ * none unless that user is in the room (an `EXISTS` Postgres runs once).
  */
 export function pageQuery(db: Kysely<Database>, roomId: string, query: PageQuery, onlyForMember?: string) {
   let select = db.selectFrom('messages').select(ENVELOPE_COLUMNS).where('room_id', '=', roomId)
