@@ -4,8 +4,8 @@ import aedesPersistence from 'aedes-persistence'
 import type { Logger } from '../shared/logger.ts'
 import { boundOutgoingQueues, countMemoryQueues, type OutgoingQueues } from './bounded-queues.ts'
 import { storeGrantedOnly } from './granted-subscriptions.ts'
-import { DISCARD_TOPIC } from './hooks/authorize-publish.ts'
 import { ignoreUnsentClears } from './unsent-clears.ts'
+import { withoutDiscarded } from './without-discarded.ts'
 
 /** What Aedes is given for routing and session state, and how to release it. */
 export interface BrokerState {
@@ -34,17 +34,6 @@ export interface OfflineQueueLimits {
 
 /** Aedes's own in-memory persistence (its default), made here so it can be wrapped. */
 const memoryPersistence = aedesPersistence as unknown as () => OutgoingQueues & { addSubscriptions(client: Client, subs: Array<{ topic: string }>): Promise<unknown> }
-
-/**
- * Drops publishes to {@link DISCARD_TOPIC} before they are routed: every
- * client publish ends there once the message path has handled it, and
- * sending them on (to Redis, in a cluster) would be pure waste.
- */
-export function withoutDiscarded<T extends BrokerState['mq']>(mq: T): T {
-  const emit = mq.emit.bind(mq)
-  mq.emit = (packet, cb) => (packet.topic === DISCARD_TOPIC ? cb?.() : emit(packet, cb))
-  return mq
-}
 
 /**
  * Broker state in this process's memory (one node), or, with `redis`, shared

@@ -4,9 +4,10 @@ import mqemitterRedis from 'mqemitter-redis'
 import AsyncRedisPersistence from 'aedes-persistence-redis/asyncPersistence.js'
 import type { Logger } from '../shared/logger.ts'
 import { boundOutgoingQueues, redisQueueLengths } from './bounded-queues.ts'
-import { withoutDiscarded, type BrokerState, type OfflineQueueLimits } from './broker-state.ts'
+import type { BrokerState, OfflineQueueLimits } from './broker-state.ts'
 import { storeGrantedOnly } from './granted-subscriptions.ts'
 import { ignoreUnsentClears } from './unsent-clears.ts'
+import { withoutDiscarded } from './without-discarded.ts'
 
 /**
  * aedes-persistence-redis 12 for Aedes 1.2. Aedes pipes the retained-message
