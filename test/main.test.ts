@@ -4,9 +4,17 @@ import { tmpdir } from 'node:os'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
+import pg from 'pg'
 import t from 'tap'
 import { runMain } from './helpers/process.ts'
 import { onlyWithPostgres, postgresUrl } from './helpers/services.ts'
+
+/** Runs one statement on its own connection (this file does not import the app, so it does not use test/helpers/node.ts). */
+async function query(url: string, text: string, values: unknown[] = []): Promise<any[]> {
+  const client = new pg.Client({ connectionString: url })
+  await client.connect()
+  try { return (await client.query(text, values)).rows } finally { await client.end() }
+}
 
 t.test('a bad configuration value stops start-up with a message naming the variable', async (t) => {
   const run = runMain({ MQTT_PORT: '99999', JWT_TTL_SECONDS: 'soon' })
@@ -22,7 +30,12 @@ t.test('a port in use stops start-up with a message naming the variable', async 
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', () => resolve()))
   t.teardown(() => blocker.close())
   const taken = (blocker.address() as AddressInfo).port
-  const run = runMain({ DATA_DIR: 'memory://', MQTT_PORT: String(taken) })
+  // The ports are bound after the migrations: on Postgres, when there is one, the node gets there in a
+  // second or two; an in-memory PGlite first spends 3-7 s of CPU creating its database.
+  const url = process.env['DATABASE_URL']
+  const schema = `t_main_port_${randomBytes(4).toString('hex')}`
+  if (url) t.teardown(() => query(url, `DROP SCHEMA IF EXISTS "${schema}" CASCADE`))
+  const run = runMain(url ? { DATABASE_URL: url, DATABASE_SCHEMA: schema, MQTT_PORT: String(taken) } : { DATA_DIR: 'memory://', MQTT_PORT: String(taken) })
   run.started.catch(() => {})
   const { code } = await run.exited
   t.equal(code, 1, 'exit code 1')
@@ -75,11 +88,7 @@ t.test('with DATABASE_URL it uses that Postgres', onlyWithPostgres(), async (t) 
   t.notMatch(line.database, /:\/\/|password/, 'without credentials')
   run.child.kill('SIGTERM')
   t.equal((await run.exited).code, 0)
-  const pg = await import('pg')
-  const client = new pg.default.Client({ connectionString: url })
-  await client.connect()
-  const tables = await client.query('SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema])
-  await client.query(`DROP SCHEMA "${schema}" CASCADE`)
-  await client.end()
-  t.same(tables.rows.map((r) => r.table_name), ['kysely_migration', 'kysely_migration_lock', 'messages', 'push_jobs', 'push_pending', 'push_room_mutes', 'push_subscriptions', 'push_user_settings', 'room_members', 'rooms', 'server_keys', 'users'], 'migrations were applied there')
+  const tables = await query(url, 'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1', [schema])
+  await query(url, `DROP SCHEMA "${schema}" CASCADE`)
+  t.same(tables.map((r) => r.table_name), ['kysely_migration', 'kysely_migration_lock', 'messages', 'push_jobs', 'push_pending', 'push_room_mutes', 'push_subscriptions', 'push_user_settings', 'room_members', 'rooms', 'server_keys', 'users'], 'migrations were applied there')
 })
