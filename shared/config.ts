@@ -34,6 +34,8 @@ export const CONFIG_SPEC = {
   DATABASE_URL: { schema: z.url({ protocol: /^postgres(ql)?$/ }).optional(), doc: 'Postgres connection URL. Unset: embedded Postgres (PGlite) in DATA_DIR.' },
   DATABASE_SCHEMA: { schema: z.string().regex(/^[a-z_][a-z0-9_]*$/).optional(), doc: 'Postgres schema to use (created if missing); unset uses the server default.' },
   DATABASE_POOL_MAX: { schema: positiveInt.default(10), doc: 'Maximum Postgres connections per node.' },
+  DATABASE_POOL_MIN: { schema: z.coerce.number().int().min(0).default(3), doc: 'Postgres connections each node opens at start and keeps open however long they stay idle (at most `DATABASE_POOL_MAX`): a new connection costs the message or request that waits for it tens of milliseconds (docs/PERFORMANCE.md).' },
+  DATABASE_IDLE_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'A Postgres connection above `DATABASE_POOL_MIN` that stays idle this long is closed.' },
   DATABASE_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'Longest wait for a Postgres connection and longest statement; past it the request fails (a publish gets no PUBACK) instead of hanging.' },
   DATA_DIR: { schema: z.string().min(1).default('./data'), doc: 'Directory for the embedded database. `memory://` keeps it in memory only.' },
   REDIS_URL: { schema: z.url({ protocol: /^rediss?$/ }).optional(), doc: 'Redis URL. Set: nodes share message routing and MQTT sessions through it. Unset: in-memory broker state (one node).' },

@@ -44,6 +44,8 @@ async function openPostgres(url: string, config: Config, log: Logger): Promise<D
     Client: CallbackQueryClient,
     connectionString: url,
     max: config.DATABASE_POOL_MAX,
+    min: Math.min(config.DATABASE_POOL_MIN, config.DATABASE_POOL_MAX),
+    idleTimeoutMillis: config.DATABASE_IDLE_TIMEOUT_MS,
     connectionTimeoutMillis: config.DATABASE_TIMEOUT_MS,
     options: `-c statement_timeout=${config.DATABASE_TIMEOUT_MS}${schema ? ` -c search_path=${schema}` : ''}`,
     types: { getTypeParser: (oid: number, format?: any) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) } as any,
@@ -53,9 +55,24 @@ async function openPostgres(url: string, config: Config, log: Logger): Promise<D
   // 'error' on its client with no listener, which would crash the process. Its queries fail anyway (the
   // caller sees the error) and the pool discards it on release, so the event only needs a listener.
   pool.on('connect', (client) => client.on('error', (err) => log.debug({ err: err.message }, 'Postgres connection lost while in use')))
+  await openConnections(pool, Math.min(config.DATABASE_POOL_MIN, config.DATABASE_POOL_MAX))
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
   const host = new URL(url)
   return { db, kind: 'postgres', location: `${host.host}${host.pathname}${schema ? ` schema ${schema}` : ''}`, close: () => db.destroy() }
+}
+
+/**
+ * Opens the pool's kept connections now, so the first messages and requests
+ * after start do not each wait for one (the pool keeps them from then on).
+ */
+async function openConnections(pool: pg.Pool, count: number): Promise<void> {
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => pool.connect()))
+  for (const result of opened) if (result.status === 'fulfilled') result.value.release()
+  const failed = opened.find((result) => result.status === 'rejected')
+  if (failed) {
+    await pool.end()
+    throw failed.reason
+  }
 }
 
 async function openPglite(config: Config): Promise<DatabaseHandle> {
