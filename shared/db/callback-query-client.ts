@@ -20,11 +20,39 @@ import pg from 'pg'
  * caller's own) goes to pg unchanged.
  */
 export class CallbackQueryClient extends pg.Client {
+  readonly #answerDeadlineMs: number | undefined
+
+  /**
+   * `answerDeadlineMs` (a pool option, passed on to each client): a promise
+   * query that has had no answer for this long closes its connection, which
+   * fails it and every query queued behind it. The server's
+   * `statement_timeout` ends a slow statement, but only a live connection
+   * carries that error back: one that went silent (host gone, failover to
+   * another address, a dropped link) would otherwise hold its query, and the
+   * write batch or request waiting on it, for ever, since nothing is sent
+   * on it for TCP to find the peer gone. Set it above `statement_timeout`.
+   */
+  constructor(config?: pg.ClientConfig & { answerDeadlineMs?: number }) {
+    super(config)
+    this.#answerDeadlineMs = config?.answerDeadlineMs
+  }
+
   // pg's overloads cannot be restated one by one in a subclass; the arguments go to pg as they came.
   override query(textOrConfig: any, values?: any, callback?: any): any {
     if (typeof textOrConfig !== 'string' || typeof values === 'function' || callback !== undefined) return super.query(textOrConfig, values, callback)
     return new Promise((resolve, reject) => {
-      super.query(textOrConfig, values, (err: Error | null, result: pg.QueryResult) => (err ? reject(err) : resolve(result)))
+      const deadline = this.#answerDeadlineMs === undefined ? undefined : setTimeout(() => this.#closeSilent(), this.#answerDeadlineMs)
+      super.query(textOrConfig, values, (err: Error | null, result: pg.QueryResult) => {
+        clearTimeout(deadline)
+        if (err) reject(err)
+        else resolve(result)
+      })
     })
+  }
+
+  /** Closes the connection under a query that got no answer in time; pg fails its queries with this error. */
+  #closeSilent(): void {
+    const stream = (this as unknown as { connection: { stream: { destroy(err: Error): void } } }).connection.stream
+    stream.destroy(new Error(`Postgres gave no answer within ${this.#answerDeadlineMs} ms; connection closed`))
   }
 }

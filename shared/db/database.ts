@@ -7,6 +7,8 @@ import type { Database } from './schema.ts'
 import { CallbackQueryClient } from './callback-query-client.ts'
 
 const INT8_OID = 20
+/** How long past `statement_timeout` a query may go unanswered before its connection counts as gone. */
+const ANSWER_MARGIN_MS = 2000
 
 /** An open database: the query builder, which engine backs it, and how to close it. */
 export interface DatabaseHandle {
@@ -40,16 +42,23 @@ async function openPostgres(url: string, config: Config, log: Logger): Promise<D
       await client.end()
     }
   }
-  const pool = new pg.Pool({
+  const options: pg.PoolConfig & ConstructorParameters<typeof CallbackQueryClient>[0] = {
     Client: CallbackQueryClient,
     connectionString: url,
     max: config.DATABASE_POOL_MAX,
     min: Math.min(config.DATABASE_POOL_MIN, config.DATABASE_POOL_MAX),
     idleTimeoutMillis: config.DATABASE_IDLE_TIMEOUT_MS,
     connectionTimeoutMillis: config.DATABASE_TIMEOUT_MS,
+    answerDeadlineMs: config.DATABASE_TIMEOUT_MS + ANSWER_MARGIN_MS,
+    // Kept connections may sit idle for hours: probing them finds one whose server side is gone (a
+    // restart, a failover) before a request does.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
     options: `-c statement_timeout=${config.DATABASE_TIMEOUT_MS}${schema ? ` -c search_path=${schema}` : ''}`,
     types: { getTypeParser: (oid: number, format?: any) => (oid === INT8_OID ? Number : pg.types.getTypeParser(oid, format)) } as any,
-  })
+  }
+  // The pool hands its options to each client it makes, `answerDeadlineMs` included.
+  const pool = new pg.Pool(options)
   pool.on('error', (err) => log.warn({ err: err.message }, 'idle Postgres connection lost; it will be replaced'))
   // The pool listens for errors only on idle clients: a connection that dies while checked out emits
   // 'error' on its client with no listener, which would crash the process. Its queries fail anyway (the

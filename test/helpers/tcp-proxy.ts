@@ -13,6 +13,12 @@ export interface TcpProxy {
    * dead host behind a firewall looks).
    */
   cut(mode?: 'refuse' | 'blackhole'): void
+  /**
+   * Open connections go silent: both sides stay open and nothing more is
+   * forwarded on them, as when the host behind went away without a reset.
+   * New connections are forwarded as before.
+   */
+  freeze(): void
   /** Ends the outage: new connections are forwarded again (black-holed ones are dropped). */
   restore(): void
   close(): Promise<void>
@@ -27,6 +33,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const held = new Set<net.Socket>()
   let mode: 'forward' | 'refuse' | 'blackhole' = 'forward'
   let forwarded = 0
+  const pairs = new Map<net.Socket, net.Socket>()
   const server = net.createServer((client) => {
     client.on('error', () => {})
     if (mode === 'refuse') return void client.resetAndDestroy()
@@ -45,6 +52,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     open.add(upstream)
     client.pipe(upstream)
     upstream.pipe(client)
+    pairs.set(client, upstream)
+    client.on('close', () => pairs.delete(client))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const port = (server.address() as net.AddressInfo).port
@@ -55,6 +64,15 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       mode = how
       for (const socket of open) socket.resetAndDestroy()
       open.clear()
+    },
+    freeze() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream)
+        upstream.unpipe(client)
+        client.pause()
+        upstream.pause()
+      }
+      pairs.clear()
     },
     restore() {
       mode = 'forward'
