@@ -11,6 +11,7 @@ import * as commitBatchProbes from './migrations/0008_commit_batch_probes.ts'
 import * as messagesParentsChecked from './migrations/0009_messages_parents_checked.ts'
 import * as searchPendingList from './migrations/0010_search_pending_list.ts'
 import * as lastMessageAtMonotonic from './migrations/0011_last_message_at_monotonic.ts'
+import * as searchGramsBackfill from './migrations/0012_search_grams_backfill.ts'
 
 /** Every migration, by name, in the order they apply. Add new ones here. */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -25,6 +26,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0009_messages_parents_checked': messagesParentsChecked,
   '0010_search_pending_list': searchPendingList,
   '0011_last_message_at_monotonic': lastMessageAtMonotonic,
+  '0012_search_grams_backfill': searchGramsBackfill,
 }
 
 /**
