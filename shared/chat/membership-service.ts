@@ -165,11 +165,8 @@ export class MembershipService {
   async #announceAdded(roomId: string, userIds: string[], byUserId: string): Promise<void> {
     this.#changeMembership({ roomId, added: userIds, removed: [], deleted: false })
     this.#realtime.roomEvent({ type: 'members_added', roomId, userIds, byUserId })
-    const views = await Promise.all(userIds.map((userId) => this.#rooms.get(roomId, userId)))
-    userIds.forEach((userId, i) => {
-      const room = views[i]
-      if (room) this.#realtime.userEvent(userId, 'rooms', { type: 'room_joined', room, byUserId })
-    })
+    const views = await this.#rooms.getForEach(roomId, userIds)
+    for (const [userId, room] of views) this.#realtime.userEvent(userId, 'rooms', { type: 'room_joined', room, byUserId })
   }
 
   /** The cache first, so the removed user's copy of `member_removed` (and of anything later) is already dropped. */

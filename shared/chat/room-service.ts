@@ -45,10 +45,8 @@ export class RoomService {
 
   /** Tells each new member on `user/<id>/rooms`, with the room as they see it, so their clients can subscribe. */
   async #announceJoined(roomId: string, userIds: readonly string[], byUserId: string): Promise<void> {
-    for (const userId of userIds) {
-      const room = await this.#rooms.get(roomId, userId)
-      if (room) this.#realtime.userEvent(userId, 'rooms', { type: 'room_joined', room, byUserId })
-    }
+    const views = await this.#rooms.getForEach(roomId, [...userIds])
+    for (const [userId, room] of views) this.#realtime.userEvent(userId, 'rooms', { type: 'room_joined', room, byUserId })
   }
 
   /** The rooms `userId` belongs to, most recently active first. */

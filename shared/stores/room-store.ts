@@ -76,6 +76,26 @@ export class RoomStore {
     return this.#views(viewerId)
   }
 
+  /**
+   * One room as each of `viewerIds` sees it (members not in the room are
+   * left out): the room, its newest message and its members read once, each
+   * viewer's unread count in one more query. Announcing a room to hundreds
+   * of new members one {@link get} each read every member row once per new
+   * member: 999 added took 12 s and 730 MB (an independent review).
+   */
+  async getForEach(roomId: string, viewerIds: string[]): Promise<Map<string, RoomView>> {
+    const views = new Map<string, RoomView>()
+    const { rows } = await sql<{ user_id: string; unread: number }>`
+      SELECT rm.user_id, (SELECT count(*) FROM messages m
+        WHERE m.room_id = rm.room_id AND m.seq > rm.last_read_seq AND m.sender_id <> rm.user_id AND m.deleted_at IS NULL)::int AS unread
+      FROM room_members rm WHERE rm.room_id = ${roomId} AND rm.user_id = ANY(${viewerIds}::text[])`.execute(this.#db)
+    if (rows.length === 0) return views
+    const base = await this.get(roomId, rows[0]!.user_id)
+    if (!base) return views
+    for (const row of rows) views.set(row.user_id, { ...base, unreadCount: Number(row.unread) })
+    return views
+  }
+
   /** One room of `viewerId`'s, or undefined when it does not exist or the viewer is not a member. */
   async get(roomId: string, viewerId: string): Promise<RoomView | undefined> {
     return (await this.#views(viewerId, roomId))[0]
@@ -107,11 +127,13 @@ export class RoomStore {
       .orderBy('room_members.joined_at').orderBy('users.username')
       .execute()
     const lastByRoom = new Map(lastMessages.map((m) => [m.room_id, toEnvelope(m)]))
+    const membersByRoom = new Map<string, RoomMember[]>(roomIds.map((id) => [id, []]))
+    for (const m of members) membersByRoom.get(m.room_id)!.push({ ...toPublicUser(m), role: m.role, lastReadId: Number(m.last_read_seq) })
     return rooms.map((room) => ({
       id: room.id,
       type: room.type,
       name: room.name,
-      members: members.filter((m) => m.room_id === room.id).map((m) => ({ ...toPublicUser(m), role: m.role, lastReadId: Number(m.last_read_seq) })),
+      members: membersByRoom.get(room.id)!,
       lastMessageId: Number(room.last_seq),
       lastMessage: lastByRoom.get(room.id) ?? null,
       unreadCount: Number(room.unread),

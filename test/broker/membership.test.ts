@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { MqttClient } from 'mqtt'
+import pg from 'pg'
 import t, { type Test } from 'tap'
 import { collect, eventually, holdRoomLock, nextMessages, sleep, startTestNode, subackCodes, type TestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisUrl, redisPrefix } from '../helpers/services.ts'
@@ -384,4 +385,36 @@ t.test('members of a new room are told on user/<id>/rooms, the creator is not', 
   t.equal((await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).status, 200, 'opening it again')
   await sleep(200)
   t.same(aliceHears, [], 'the creator gets no event')
+})
+
+t.test('adding many members reads the room once, not once per new member', onlyWithPostgres(), async (t) => {
+  const app = await startTestNode(t)
+  const [alice, bob] = await users(app, 'alice', 'bob')
+  const newcomers = await Promise.all(Array.from({ length: 40 }, (_, i) => app.user(`newcomer${i}`)))
+  const room = await group(app, alice, [bob])
+  t.equal((await send(app, bob, room, 'before-them')).status, 201)
+  const first = await app.mqtt(newcomers[0]!.token)
+  await first.subscribeAsync(`user/${newcomers[0]!.id}/rooms`, { qos: 1 })
+  const joined = nextMessages(first, 1, roomsOf(newcomers[0]!))
+
+  // Every query of this process's nodes goes through pg.Client's query (CallbackQueryClient calls it).
+  const counted = pg.Client.prototype as unknown as { query(...args: unknown[]): unknown }
+  const original = counted.query
+  let queries = 0
+  counted.query = function (this: unknown, ...args: unknown[]) { queries++; return original.apply(this, args) }
+  t.teardown(() => { counted.query = original })
+  const res = await app.http('POST', `/v1/rooms/${room}/members`, { token: alice.token, body: { userIds: newcomers.map((u) => u.id) } })
+  counted.query = original
+  t.equal(res.status, 200)
+  t.ok(queries < 25, `${queries} queries to add and announce 40 members (one room view each took 3)`)
+  const [event] = await joined
+  t.match(event?.payload, { type: 'room_joined', room: { id: room, unreadCount: 1, lastMessageId: 1 } }, 'a newcomer\'s room_joined has the room as they see it')
+  t.equal(event?.payload.room.members.length, 42, 'with every member')
+
+  queries = 0
+  counted.query = function (this: unknown, ...args: unknown[]) { queries++; return original.apply(this, args) }
+  const created = await app.http('POST', '/v1/rooms', { token: bob.token, body: { type: 'group', name: 'crowd', memberIds: newcomers.map((u) => u.id) } })
+  counted.query = original
+  t.equal(created.status, 201)
+  t.ok(queries < 25, `${queries} queries to create a group of 41 and announce it`)
 })
