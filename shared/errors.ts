@@ -26,6 +26,7 @@ export const ERROR_CATALOGUE = {
   username_taken: { status: 409, message: 'That username is taken.' },
   rate_limited: { status: 429, message: 'You are sending too fast; retry later.' },
   too_many_subscriptions: { status: 429, message: 'The connection holds as many subscriptions as it may.' },
+  too_many_push_subscriptions: { status: 409, message: 'You have as many push subscriptions as you may; remove one first.' },
   server_busy: { status: 503, message: 'The server is overloaded; retry later.' },
   internal: { status: 500, message: 'Internal error.' },
 } as const satisfies Record<string, { status: number; message: string }>

@@ -19,6 +19,7 @@ export async function createPush(db: Kysely<Database>, config: Config, log: Logg
     options: {
       preview: config.PUSH_PREVIEW, collapseMs: config.PUSH_COLLAPSE_MS, maxAttempts: config.PUSH_MAX_ATTEMPTS,
       retryBaseMs: config.PUSH_RETRY_BASE_MS, timeoutMs: config.PUSH_TIMEOUT_MS, pollMs: config.PUSH_POLL_MS,
+      subscriptionsPerUser: config.PUSH_SUBSCRIPTIONS_PER_USER,
     },
   })
   deps.messages.onStored((message) => push.messageStored(message))

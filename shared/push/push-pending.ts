@@ -110,7 +110,9 @@ export class PendingStore {
         notified.push(d)
       }
       if (jobs.length === 0) return 0
-      await tx.insertInto('push_jobs').values(jobs).execute()
+      // Two arrays, not two parameters per job: a batch of any size stays far below Postgres's 65,535 bind parameters.
+      await sql`INSERT INTO push_jobs (subscription_id, payload)
+        SELECT * FROM unnest(${jobs.map((j) => j.subscription_id)}::text[], ${jobs.map((j) => j.payload)}::text[])`.execute(tx)
       // Only a notification sent opens a collapse window.
       await sql`UPDATE push_pending p SET last_sent_at = now()
         FROM unnest(${notified.map((n) => n.user_id)}::text[], ${notified.map((n) => n.room_id)}::text[]) AS c(user_id, room_id)

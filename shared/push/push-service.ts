@@ -20,6 +20,8 @@ export interface PushOptions {
   retryBaseMs: number
   timeoutMs: number
   pollMs: number
+  /** Most subscriptions one user may hold (`PUSH_SUBSCRIPTIONS_PER_USER`). */
+  subscriptionsPerUser: number
 }
 
 /**
@@ -35,6 +37,7 @@ export class PushService {
   readonly #worker: PushWorker
   readonly #stored: StoredMessages
   readonly #members: MembershipCache
+  readonly #subscriptionsPerUser: number
   #closed = false
 
   constructor(deps: { db: Kysely<Database>; members: MembershipCache; isOnline: (userId: string) => Promise<boolean>; vapid: VapidKeys; log: Logger; options: PushOptions; send?: PushSender }) {
@@ -42,6 +45,7 @@ export class PushService {
     this.vapidPublicKey = deps.vapid.publicKey
     this.#store = new PushStore(db)
     this.#members = deps.members
+    this.#subscriptionsPerUser = options.subscriptionsPerUser
     const pending = new PendingStore(db, options.collapseMs)
     const queue = new PushQueue(db, { maxAttempts: options.maxAttempts, baseDelayMs: options.retryBaseMs, maxDelayMs: 60 * 60 * 1000 })
     this.#worker = new PushWorker(
@@ -66,9 +70,16 @@ export class PushService {
     if (!this.#closed) this.#stored.add(message)
   }
 
-  /** Stores a device's subscription for `userId` (see {@link PushStore.subscribe}). */
-  subscribe(userId: string, input: SubscriptionInput): Promise<SubscriptionView> {
-    return this.#store.subscribe(userId, input)
+  /**
+   * Stores a device's subscription for `userId` (see {@link PushStore.subscribe});
+   * `too_many_push_subscriptions` for a new endpoint once they hold
+   * `subscriptionsPerUser` (each message fans out to every device).
+   */
+  async subscribe(userId: string, input: SubscriptionInput): Promise<SubscriptionView> {
+    const limit = this.#subscriptionsPerUser
+    const stored = await this.#store.subscribe(userId, input, limit)
+    if (!stored) throw new ChatError('too_many_push_subscriptions', `You have ${limit} push subscriptions, as many as you may; remove one first.`, { limit })
+    return stored
   }
 
   /** Removes `userId`'s subscription at `endpoint`; false when there was none. */

@@ -26,16 +26,29 @@ export class PushStore {
   /**
    * Stores `input` for `userId`. The endpoint names the device: subscribing
    * it again replaces its keys, and moves it to `userId` if another account
-   * had it (the same browser, now signed in as someone else).
+   * had it (the same browser, now signed in as someone else). A user holds at
+   * most `maxPerUser` subscriptions: a new endpoint beyond that is not stored
+   * and the answer is `undefined`; one the user already has is always updated.
+   * The count is taken under the user row's lock (`FOR NO KEY UPDATE`), so
+   * concurrent subscribes of one user, from any node, go one at a time and
+   * cannot together pass the cap.
    */
-  async subscribe(userId: string, input: SubscriptionInput): Promise<SubscriptionView> {
-    const row = await this.#db.insertInto('push_subscriptions')
-      .values({ id: newId(), user_id: userId, endpoint: input.endpoint, p256dh: input.keys.p256dh, auth: input.keys.auth })
-      .onConflict((oc) => oc.column('endpoint').doUpdateSet((eb) => ({
-        user_id: eb.ref('excluded.user_id'), p256dh: eb.ref('excluded.p256dh'), auth: eb.ref('excluded.auth'),
-      })))
-      .returning(['id', 'endpoint', 'created_at']).executeTakeFirstOrThrow()
-    return { id: row.id, endpoint: row.endpoint, createdAt: row.created_at.toISOString() }
+  async subscribe(userId: string, input: SubscriptionInput, maxPerUser: number): Promise<SubscriptionView | undefined> {
+    return this.#db.transaction().execute(async (tx) => {
+      await tx.selectFrom('users').select('id').where('id', '=', userId).forNoKeyUpdate().executeTakeFirst()
+      // A statement after the lock: under READ COMMITTED it sees every subscribe committed before the lock was granted.
+      const { rows: [held] } = await sql<{ n: number; has: boolean }>`
+        SELECT count(*)::int AS n, coalesce(bool_or(endpoint = ${input.endpoint}), false) AS has
+        FROM push_subscriptions WHERE user_id = ${userId}`.execute(tx)
+      if (held && !held.has && held.n >= maxPerUser) return undefined
+      const row = await tx.insertInto('push_subscriptions')
+        .values({ id: newId(), user_id: userId, endpoint: input.endpoint, p256dh: input.keys.p256dh, auth: input.keys.auth })
+        .onConflict((oc) => oc.column('endpoint').doUpdateSet((eb) => ({
+          user_id: eb.ref('excluded.user_id'), p256dh: eb.ref('excluded.p256dh'), auth: eb.ref('excluded.auth'),
+        })))
+        .returning(['id', 'endpoint', 'created_at']).executeTakeFirstOrThrow()
+      return { id: row.id, endpoint: row.endpoint, createdAt: row.created_at.toISOString() }
+    })
   }
 
   /** Removes `userId`'s subscription at `endpoint`; false when they had none there. */

@@ -112,9 +112,14 @@ export class PushWorker {
   }
 
   async #round(): Promise<void> {
+    const free = this.#options.concurrency - this.#inFlight.size
     try {
-      const free = this.#options.concurrency - this.#inFlight.size
       await this.#deps.pending.promoteDue(Math.max(free, 1) * 4, { preview: this.#options.preview, isOnline: this.#deps.isOnline })
+    } catch (err) {
+      // Jobs already queued do not depend on it: one collapse row that cannot be promoted must not stop every delivery.
+      this.#deps.log.warn({ err }, 'push promotion failed; queued deliveries still go out, promotion is retried at the next poll')
+    }
+    try {
       for (const job of await this.#deps.queue.claim(free, this.#options.leaseMs)) {
         const attempt: Promise<void> = this.#deliver(job).finally(() => { this.#inFlight.delete(attempt); this.wake() })
         this.#inFlight.add(attempt)
