@@ -15,8 +15,8 @@ export interface OutgoingQueues {
 export type QueueLength = (clientIds: string[]) => Promise<number[]>
 
 /**
- * Bounds the queue of every persistent (`clean: false`) session of a user
- * who is offline at `max` messages. Aedes queues a message for each
+ * Bounds the queue of every persistent (`clean: false`) session that is not
+ * connected at `max` messages. Aedes queues a message for each
  * persistent subscriber of its topic (`outgoingEnqueueCombi`, MQTT 3.1.1
  * section 3.1.2.4: "QoS 1 and QoS 2 messages ... for the Client"); the spec
  * lets a server cap that store, and without a cap one session left offline
@@ -27,12 +27,32 @@ export type QueueLength = (clientIds: string[]) => Promise<number[]>
  * The same queue holds a connected session's unacknowledged deliveries, and
  * Aedes expects every message it delivers to be in it (it updates the entry
  * as it sends, and counts acknowledgements against the sessions that queued
- * it), so a session is never capped while its user is online, on any node
- * (`isOnline`, the presence registry); that is asked only of sessions at
- * the cap. While a user is online, their queues are bounded by
- * `MQTT_DRAIN_TIMEOUT_MS` for a connected client that stops reading.
+ * it), so a session is never capped while it is itself connected, on any
+ * node (`isConnected`: its client id among the connections the presence
+ * service counts; asked only of sessions at the cap). Whether its *user* is
+ * online says nothing about it: a user's laptop online must not let their
+ * tablet's session, offline, queue without limit. A connected session's
+ * queue is bounded by `MQTT_DRAIN_TIMEOUT_MS` instead, for a client that
+ * stops reading.
+ *
+ * `isConnected` is exact for this node (from the CONNECT's authentication
+ * to the socket's close). For a session on another node it answers from
+ * the presence registry in Redis, which that node updates shortly after
+ * authenticating the CONNECT and after the socket closes (behind the user's
+ * earlier presence changes). Lagging a close, it only lets a few more
+ * messages past the cap. Lagging a CONNECT, it may let a publish skip a
+ * reconnecting session at the cap while the other node delivers the message
+ * live; Aedes then writes the delivery as if it were queued
+ * (aedes-persistence-redis `outgoingUpdate`): the client still gets it, but
+ * it is not resent after a disconnection before PUBACK (history and
+ * `POST /v1/sync` still have it), and its PUBACK decrements a reference
+ * count the skip never raised, so the packet may leave Redis early for
+ * another session that queued it, or its keys stay behind. That takes a
+ * session already `max` behind reconnecting to another node within that
+ * lag of a publish. Waiting for the registry before accepting each CONNECT
+ * would close the window, at a Redis round trip per connection; not done.
  */
-export function boundOutgoingQueues<P extends OutgoingQueues>(persistence: P, max: number, lengths: QueueLength, isOnline: (userId: string) => Promise<boolean>, log: Logger): P {
+export function boundOutgoingQueues<P extends OutgoingQueues>(persistence: P, max: number, lengths: QueueLength, isConnected: (userId: string, clientId: string) => Promise<boolean>, log: Logger): P {
   const enqueue = persistence.outgoingEnqueueCombi.bind(persistence)
   const recent = new RecentLengths(max)
   persistence.outgoingEnqueueCombi = async (subs, packet) => {
@@ -47,8 +67,8 @@ export function boundOutgoingQueues<P extends OutgoingQueues>(persistence: P, ma
     const full = subs.filter((_, i) => current[i]! >= max)
     if (full.length === 0) return enqueue(subs, packet)
     // Scoped client ids are `<userId>:<clientId>` (broker/hooks/authenticate.ts).
-    const online = await Promise.all(full.map((sub) => isOnline(sub.clientId.slice(0, sub.clientId.indexOf(':')))))
-    const skipped = new Set(full.filter((_, i) => !online[i]))
+    const connected = await Promise.all(full.map((sub) => isConnected(sub.clientId.slice(0, sub.clientId.indexOf(':')), sub.clientId)))
+    const skipped = new Set(full.filter((_, i) => !connected[i]))
     if (skipped.size > 0) log.info({ topic: packet.topic, sessions: [...skipped].map((sub) => sub.clientId), max }, 'offline queue full; message left to catch-up')
     return enqueue(subs.filter((sub) => !skipped.has(sub)), packet)
   }

@@ -26,10 +26,11 @@ export interface BrokerState {
   dropIfUnreachable(): boolean
 }
 
-/** How many messages an offline user's persistent session may queue, and how to tell whether the user is online. */
+/** How many messages a persistent session may queue while not connected, and how to tell whether it is connected. */
 export interface OfflineQueueLimits {
   max: number
-  isOnline(userId: string): Promise<boolean>
+  /** Whether the session with broker-side client id `clientId` (of `userId`) is connected, on any node. */
+  isConnected(userId: string, clientId: string): Promise<boolean>
 }
 
 /** Aedes's own in-memory persistence (its default), made here so it can be wrapped. */
@@ -40,13 +41,13 @@ const memoryPersistence = aedesPersistence as unknown as () => OutgoingQueues & 
  * by every node: mqemitter-redis routes publishes between nodes over pub/sub
  * and aedes-persistence-redis keeps sessions under `keyPrefix`, so a client
  * may reconnect to any node. Nodes that share `keyPrefix` form one cluster.
- * The persistent sessions of offline users queue at most `queues.max` messages each.
+ * Persistent sessions not connected queue at most `queues.max` messages each.
  * The Redis clients are loaded only for a cluster (about 4 MB of heap a single node would carry for nothing).
  */
 export async function createBrokerState(redis: { url: string; keyPrefix: string } | undefined, log: Logger, queues: OfflineQueueLimits): Promise<BrokerState> {
   if (!redis) {
     const memory = ignoreUnsentClears(storeGrantedOnly(memoryPersistence()))
-    return { mq: withoutDiscarded(mqemitter()), persistence: boundOutgoingQueues(memory, queues.max, countMemoryQueues(memory), queues.isOnline, log), close: async () => {}, dropIfUnreachable: () => false }
+    return { mq: withoutDiscarded(mqemitter()), persistence: boundOutgoingQueues(memory, queues.max, countMemoryQueues(memory), queues.isConnected, log), close: async () => {}, dropIfUnreachable: () => false }
   }
   const { createRedisBrokerState } = await import('./redis-broker-state.ts')
   return createRedisBrokerState(redis, log, queues)

@@ -4,7 +4,7 @@ import type { Logger } from '../shared/logger.ts'
 import type { ClusterNote } from '../shared/events.ts'
 import type { Realtime } from '../shared/realtime.ts'
 import type { Metrics } from '../shared/metrics.ts'
-import { authenticateHook } from './hooks/authenticate.ts'
+import { authenticateHook, preConnectHook } from './hooks/authenticate.ts'
 import { authorizePublishHook } from './hooks/authorize-publish.ts'
 import { authorizeSubscribeHook, SubscriptionCounter } from './hooks/authorize-subscribe.ts'
 import { createBrokerState } from './broker-state.ts'
@@ -50,7 +50,7 @@ export interface BrokerLimits {
   drainTimeoutMs: number
   /** Subscriptions one connection may hold. */
   maxSubscriptions: number
-  /** Messages one persistent session of an offline user may have queued (see broker/bounded-queues.ts). */
+  /** Messages one persistent session may have queued while it is not connected (see broker/bounded-queues.ts). */
   offlineQueueMax: number
 }
 
@@ -63,7 +63,7 @@ export interface BrokerLimits {
 export async function createChatBroker(services: Services, log: Logger, limits: BrokerLimits, redis: { url: string; keyPrefix: string } | undefined, metrics: Metrics): Promise<ChatBroker> {
   const sessions = new Sessions()
   let realtime: ReturnType<typeof brokerRealtime> | undefined
-  const state = await createBrokerState(redis, log, { max: limits.offlineQueueMax, isOnline: (userId) => services.presence.isOnline(userId) })
+  const state = await createBrokerState(redis, log, { max: limits.offlineQueueMax, isConnected: (userId, clientId) => services.presence.isSessionConnected(userId, clientId) })
   const subscriptions = new SubscriptionCounter()
   const publishes = new PublishTracker(metrics)
   const reportError = countingReports((userId, event) => realtime!.userEvent(userId, 'errors', event), metrics)
@@ -72,6 +72,7 @@ export async function createChatBroker(services: Services, log: Logger, limits: 
     drainTimeout: limits.drainTimeoutMs,
     mq: state.mq,
     ...(state.persistence ? { persistence: state.persistence } : {}),
+    preConnect: preConnectHook,
     authenticate: authenticateHook({ tokens: services.tokens, accounts: services.accounts, sessions, presence: services.presence, log }),
     authorizePublish: publishes.wrap(authorizePublishHook({ messages: services.messages, roomEvents: services.roomEvents, sessions, log, reportError })),
     authorizeSubscribe: authorizeSubscribeHook({ membership: services.membership, sessions, log, counter: subscriptions, maxSubscriptions: limits.maxSubscriptions, reportError }),

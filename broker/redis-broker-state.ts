@@ -54,7 +54,7 @@ export function createRedisBrokerState(redis: { url: string; keyPrefix: string }
   const mq = mqemitterRedis({ subConn, pubConn })
   mq.state.on('error', (err: Error) => log.warn({ err: err.message }, 'redis message routing error'))
   const redisPersistence = ignoreUnsentClears(storeGrantedOnly(new ChatRedisPersistence({ conn: sessions })))
-  const persistence = boundOutgoingQueues(redisPersistence, queues.max, redisQueueLengths(sessions), queues.isOnline, log)
+  const persistence = boundOutgoingQueues(redisPersistence, queues.max, redisQueueLengths(sessions), queues.isConnected, log)
   return {
     mq: withoutDiscarded(mq),
     persistence,

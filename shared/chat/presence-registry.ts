@@ -2,7 +2,7 @@
 export interface AddResult {
   /** It is the user's first live connection. */
   first: boolean
-  /** The user's connections, oldest first, beyond the per-user limit: to be closed. */
+  /** The user's connections beyond the per-user limit, to be closed: any the new one takes over, then the oldest. */
   evict: string[]
 }
 
@@ -13,12 +13,21 @@ export interface AddResult {
  * node; `RedisPresenceRegistry` is shared by the nodes of a cluster.
  */
 export interface PresenceRegistry {
-  /** Counts `connectionId` as live for `userId`, and names the oldest connections beyond `maxPerUser`. */
-  add(userId: string, connectionId: string, maxPerUser: number): Promise<AddResult>
+  /**
+   * Counts `connectionId` (of the broker-side client id `clientId`) as live for `userId`, and names the
+   * connections beyond `maxPerUser` to close: first the user's other connections with the same `clientId`
+   * (a takeover, which MQTT closes anyway), then the oldest.
+   */
+  add(userId: string, connectionId: string, clientId: string, maxPerUser: number): Promise<AddResult>
   /** Stops counting `connectionId`; true when it was the user's last live connection. */
   remove(userId: string, connectionId: string): Promise<boolean>
   /** Whether `userId` has a live connection. */
   isOnline(userId: string): Promise<boolean>
+  /**
+   * Whether a node other than this one holds a live connection of `userId` with the broker-side client id
+   * `clientId` (the session is connected there). This node's own connections are not asked: it knows them.
+   */
+  connectedElsewhere(userId: string, clientId: string): Promise<boolean>
   /** Live connections per live node id (a single node answers for itself alone, as `local`). */
   connectionsByNode(): Promise<Map<string, number>>
   /**
@@ -32,27 +41,35 @@ export interface PresenceRegistry {
   close(): Promise<void>
 }
 
-/** The first `count` of `ids` (none when `count` is not positive), without copying the rest: a user may hold thousands of connections. */
-function oldest(ids: Set<string>, count: number): string[] {
+/**
+ * The `count` connections of `live` (in the order counted) to close for one more of `clientId`: first
+ * the others of `clientId`, which a takeover replaces, then the oldest. None when `count` is not
+ * positive; the rest is not copied: a user may hold thousands of connections.
+ */
+function surplus(live: Map<string, string>, connectionId: string, clientId: string, count: number): string[] {
   const found: string[] = []
   if (count <= 0) return found
-  for (const id of ids) {
-    found.push(id)
+  for (const [id, client] of live) {
+    if (found.length === count) return found
+    if (client === clientId && id !== connectionId) found.push(id)
+  }
+  for (const [id, client] of live) {
     if (found.length === count) break
+    if (client !== clientId) found.push(id)
   }
   return found
 }
 
 /** A {@link PresenceRegistry} in this process's memory, for a single node. */
 export class MemoryPresenceRegistry implements PresenceRegistry {
-  /** Per user, their connections in the order they were counted. */
-  readonly #connections = new Map<string, Set<string>>()
+  /** Per user, their connections (connection id -> client id) in the order they were counted. */
+  readonly #connections = new Map<string, Map<string, string>>()
 
-  async add(userId: string, connectionId: string, maxPerUser: number): Promise<AddResult> {
-    const live = this.#connections.get(userId) ?? new Set<string>()
+  async add(userId: string, connectionId: string, clientId: string, maxPerUser: number): Promise<AddResult> {
+    const live = this.#connections.get(userId) ?? new Map<string, string>()
     this.#connections.set(userId, live)
-    live.add(connectionId)
-    return { first: live.size === 1, evict: oldest(live, live.size - maxPerUser) }
+    live.set(connectionId, clientId)
+    return { first: live.size === 1, evict: surplus(live, connectionId, clientId, live.size - maxPerUser) }
   }
 
   async remove(userId: string, connectionId: string): Promise<boolean> {
@@ -64,6 +81,10 @@ export class MemoryPresenceRegistry implements PresenceRegistry {
 
   async isOnline(userId: string): Promise<boolean> {
     return this.#connections.has(userId)
+  }
+
+  async connectedElsewhere(): Promise<boolean> {
+    return false
   }
 
   async connectionsByNode(): Promise<Map<string, number>> {

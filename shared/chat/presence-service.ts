@@ -8,7 +8,7 @@ import type { PresenceRegistry } from './presence-registry.ts'
 
 /** Limits and timing of presence, from config. */
 export interface PresenceOptions {
-  /** Live connections one user may hold across the cluster; a further one closes the oldest. */
+  /** Live connections one user may hold across the cluster; a further one closes the oldest (or the one it takes over). */
   maxConnectionsPerUser: number
   /** How often to look for dead nodes whose users must be announced offline. */
   sweepIntervalMs: number
@@ -52,6 +52,8 @@ export class PresenceService {
   readonly #evictors = new Map<string, { userId: string; connection: Closable }>()
   /** Users lately disabled, each with the timer that forgets them (see {@link setDisabled}). */
   readonly #barred = new Map<string, NodeJS.Timeout>()
+  /** Connections counted on this node and not yet released, per broker-side client id (two during a takeover). */
+  readonly #localClients = new Map<string, number>()
   readonly #sweeper: NodeJS.Timeout
   /** Connections counted here and not yet released. */
   #live = 0
@@ -72,23 +74,28 @@ export class PresenceService {
   }
 
   /**
-   * Counts a new live connection of `userId` (the first makes the user
-   * online). If the user now holds more than `maxConnectionsPerUser`
-   * connections, the oldest are closed (on whichever node holds them; here
-   * by `connection.close()`, an object kept rather than a closure made for
-   * each connection). Call the returned release once the connection has
+   * Counts a new live connection of `userId` whose broker-side client id
+   * is `clientId` (the first makes the user online). If the user now holds
+   * more than `maxConnectionsPerUser` connections, some are closed (on
+   * whichever node holds them; here by `connection.close()`, an object kept
+   * rather than a closure made for each connection): first the user's older
+   * connections with the same `clientId`, which this one takes over (MQTT
+   * 3.1.4-2: the broker closes them anyway), then the oldest. A device that
+   * reconnects before its old connection has closed thus never closes
+   * another device. Call the returned release once the connection has
    * closed (the last release makes the user offline); later calls do nothing.
    */
-  connected(userId: string, connection: Closable): () => void {
+  connected(userId: string, clientId: string, connection: Closable): () => void {
     if (this.#closing) return () => {}
     const connectionId = newConnectionId()
     this.#live++
     this.#evictors.set(connectionId, { userId, connection })
+    this.#localClients.set(clientId, (this.#localClients.get(clientId) ?? 0) + 1)
     this.#enqueue(userId, async () => {
-      const { first, evict: surplus } = await this.#registry.add(userId, connectionId, this.#options.maxConnectionsPerUser)
+      const { first, evict: surplus } = await this.#registry.add(userId, connectionId, clientId, this.#options.maxConnectionsPerUser)
       if (this.#barred.has(userId)) this.evictLocal([connectionId])
       if (surplus.length > 0) {
-        this.#log.info({ userId, connections: surplus.length }, 'over CONNECTIONS_PER_USER: closing the oldest connections')
+        this.#log.info({ userId, connections: surplus.length }, 'over CONNECTIONS_PER_USER: closing the oldest connections (or those taken over)')
         const remote = surplus.filter((id) => !this.evictLocal([id]))
         if (remote.length > 0) this.#realtime.broadcast({ kind: 'evict_connections', connectionIds: remote })
       }
@@ -99,6 +106,9 @@ export class PresenceService {
       if (released) return
       released = true
       this.#evictors.delete(connectionId)
+      const left = this.#localClients.get(clientId)! - 1
+      if (left > 0) this.#localClients.set(clientId, left)
+      else this.#localClients.delete(clientId)
       if (--this.#live === 0) this.#allReleased?.()
       this.#enqueue(userId, async () => {
         if (await this.#registry.remove(userId, connectionId)) await this.#announce(userId, false)
@@ -136,6 +146,17 @@ export class PresenceService {
   /** Whether `userId` has a live connection on any node (no permission check: for the service's own use). */
   isOnline(userId: string): Promise<boolean> {
     return this.#registry.isOnline(userId)
+  }
+
+  /**
+   * Whether the session `clientId` (broker-side client id) of `userId` is
+   * connected: on this node, from the moment its CONNECT is authenticated
+   * until its socket closes (exact, no look-up); on another node, while that
+   * node counts it in the registry (for a cluster, a Redis look-up, which
+   * lags the other node's CONNECT and socket close by its presence update).
+   */
+  async isSessionConnected(userId: string, clientId: string): Promise<boolean> {
+    return this.#localClients.has(clientId) || this.#registry.connectedElsewhere(userId, clientId)
   }
 
   /** Live connections per node id: every live node of the cluster, or just this one when not clustered. */

@@ -4,7 +4,8 @@ import type { AddResult, PresenceRegistry } from './presence-registry.ts'
 /*
  * Keys, under the connection's prefix (passed to the scripts too, since keys
  * a script builds itself get no automatic prefix):
- *   presence:conns:<userId>      hash connectionId -> "<nodeId> <order>"
+ *   presence:conns:<userId>      hash connectionId -> "<nodeId> <order> <clientId>" (the broker-side client
+ *                                id, which may hold spaces; a value written without it reads as no client id)
  *   presence:node:<nodeId>       exists while the node is alive (refreshed, with a TTL)
  *   presence:nodeconns:<nodeId>  set of "<userId> <connectionId>" held by the node
  *   presence:nodes               set of node ids that may hold connections
@@ -17,9 +18,9 @@ local function live(conns, prefix)
   local all = redis.call('HGETALL', conns)
   local found = {}
   for i = 1, #all, 2 do
-    local node, order = string.match(all[i + 1], '(%S+) (%S+)')
+    local node, order, client = string.match(all[i + 1], '^(%S+) (%S+) ?(.*)$')
     if redis.call('EXISTS', prefix .. 'presence:node:' .. node) == 1 then
-      table.insert(found, { all[i], tonumber(order) })
+      table.insert(found, { all[i], tonumber(order), client, node })
     else
       redis.call('HDEL', conns, all[i])
     end
@@ -31,11 +32,20 @@ end
 
 const ADD = `${LIVE_CONNECTIONS}
 local time = redis.call('TIME')
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (tonumber(time[1]) * 1000000 + tonumber(time[2])))
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (tonumber(time[1]) * 1000000 + tonumber(time[2])) .. ' ' .. ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[3] .. ' ' .. ARGV[1])
 local found = live(KEYS[1], ARGV[5])
 local result = { #found == 1 and 1 or 0 }
-for i = 1, #found - tonumber(ARGV[4]) do table.insert(result, found[i][1]) end
+-- Beyond the limit: first the connections this one takes over (same client id), then the oldest.
+local surplus = #found - tonumber(ARGV[4])
+for i = 1, #found do
+  if #result > surplus then break end
+  if found[i][3] == ARGV[6] and found[i][1] ~= ARGV[1] then table.insert(result, found[i][1]) end
+end
+for i = 1, #found do
+  if #result > surplus then break end
+  if found[i][3] ~= ARGV[6] then table.insert(result, found[i][1]) end
+end
 return result
 `
 
@@ -50,10 +60,18 @@ const COUNT = `${LIVE_CONNECTIONS}
 return #live(KEYS[1], ARGV[1])
 `
 
+const CLIENT_ELSEWHERE = `${LIVE_CONNECTIONS}
+for _, found in ipairs(live(KEYS[1], ARGV[1])) do
+  if found[3] == ARGV[2] and found[4] ~= ARGV[3] then return 1 end
+end
+return 0
+`
+
 type Scripts = {
-  presenceAdd(conns: string, nodeConns: string, connectionId: string, nodeId: string, userId: string, max: number, prefix: string): Promise<Array<number | string>>
+  presenceAdd(conns: string, nodeConns: string, connectionId: string, nodeId: string, userId: string, max: number, prefix: string, clientId: string): Promise<Array<number | string>>
   presenceRemove(conns: string, nodeConns: string, connectionId: string, userId: string, prefix: string): Promise<number>
   presenceCount(conns: string, prefix: string): Promise<number>
+  presenceClientElsewhere(conns: string, prefix: string, clientId: string, nodeId: string): Promise<number>
 }
 
 /**
@@ -68,8 +86,8 @@ export class RedisPresenceRegistry implements PresenceRegistry {
   readonly #nodeId: string
   readonly #nodeTtlMs: number
   readonly #heartbeat: NodeJS.Timeout
-  /** This node's live connections (connection id -> user id), to count again if the node was taken for dead. */
-  readonly #local = new Map<string, string>()
+  /** This node's live connections (connection id -> user and client id), to count again if the node was taken for dead. */
+  readonly #local = new Map<string, { userId: string; clientId: string }>()
   #onRestored: (userIds: string[]) => void = () => {}
 
   constructor(redis: Redis, opts: { prefix: string; nodeId: string; nodeTtlMs: number }) {
@@ -77,10 +95,11 @@ export class RedisPresenceRegistry implements PresenceRegistry {
     this.#prefix = opts.prefix
     this.#nodeId = opts.nodeId
     this.#nodeTtlMs = opts.nodeTtlMs
-    if (!('presenceAdd' in redis)) {
+    if (!('presenceClientElsewhere' in redis)) {
       redis.defineCommand('presenceAdd', { numberOfKeys: 2, lua: ADD })
       redis.defineCommand('presenceRemove', { numberOfKeys: 2, lua: REMOVE })
       redis.defineCommand('presenceCount', { numberOfKeys: 1, lua: COUNT })
+      redis.defineCommand('presenceClientElsewhere', { numberOfKeys: 1, lua: CLIENT_ELSEWHERE })
     }
     this.#heartbeat = setInterval(() => void this.#beat().catch(() => {}), Math.max(100, Math.floor(this.#nodeTtlMs / 3)))
     this.#heartbeat.unref()
@@ -102,11 +121,11 @@ export class RedisPresenceRegistry implements PresenceRegistry {
     if (alive !== 0 || this.#local.size === 0) return
     const restore = this.#redis.multi()
     const time = Date.now() * 1000
-    for (const [connectionId, userId] of this.#local) {
-      restore.hset(`presence:conns:${userId}`, connectionId, `${this.#nodeId} ${time}`).sadd(`presence:nodeconns:${this.#nodeId}`, `${userId} ${connectionId}`)
+    for (const [connectionId, { userId, clientId }] of this.#local) {
+      restore.hset(`presence:conns:${userId}`, connectionId, `${this.#nodeId} ${time} ${clientId}`).sadd(`presence:nodeconns:${this.#nodeId}`, `${userId} ${connectionId}`)
     }
     await restore.exec()
-    this.#onRestored([...new Set(this.#local.values())])
+    this.#onRestored([...new Set([...this.#local.values()].map((local) => local.userId))])
   }
 
   /** Resolves once this node is marked alive (before it counts its first connection). */
@@ -114,10 +133,10 @@ export class RedisPresenceRegistry implements PresenceRegistry {
     await this.#redis.multi().set(`presence:node:${this.#nodeId}`, '1', 'PX', this.#nodeTtlMs).sadd('presence:nodes', this.#nodeId).exec()
   }
 
-  async add(userId: string, connectionId: string, maxPerUser: number): Promise<AddResult> {
-    this.#local.set(connectionId, userId)
+  async add(userId: string, connectionId: string, clientId: string, maxPerUser: number): Promise<AddResult> {
+    this.#local.set(connectionId, { userId, clientId })
     const [first, ...evict] = await this.#redis.presenceAdd(`presence:conns:${userId}`, `presence:nodeconns:${this.#nodeId}`,
-      connectionId, this.#nodeId, userId, maxPerUser, this.#prefix)
+      connectionId, this.#nodeId, userId, maxPerUser, this.#prefix, clientId)
     return { first: first === 1, evict: evict.map(String) }
   }
 
@@ -128,6 +147,10 @@ export class RedisPresenceRegistry implements PresenceRegistry {
 
   async isOnline(userId: string): Promise<boolean> {
     return (await this.#redis.presenceCount(`presence:conns:${userId}`, this.#prefix)) > 0
+  }
+
+  async connectedElsewhere(userId: string, clientId: string): Promise<boolean> {
+    return (await this.#redis.presenceClientElsewhere(`presence:conns:${userId}`, this.#prefix, clientId, this.#nodeId)) === 1
   }
 
   async connectionsByNode(): Promise<Map<string, number>> {

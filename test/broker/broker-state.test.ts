@@ -14,7 +14,7 @@ t.test('closing the Redis routing while its connections drop leaves no unhandled
   const onUnhandled = (reason: unknown) => unhandled.push(reason)
   process.on('unhandledRejection', onUnhandled)
   t.teardown(() => { process.off('unhandledRejection', onUnhandled) })
-  const state = await createBrokerState({ url, keyPrefix: redisPrefix(t, url) }, createLogger('silent'), { max: 10, isOnline: async () => false })
+  const state = await createBrokerState({ url, keyPrefix: redisPrefix(t, url) }, createLogger('silent'), { max: 10, isConnected: async () => false })
   const routing = state.mq as unknown as Routing
   const aedes = await Aedes.createBroker({ mq: state.mq as never, persistence: state.persistence as never })
   await Promise.all([routing.pubConn.ping(), routing.subConn.ping()])
