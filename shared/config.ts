@@ -39,7 +39,7 @@ export const CONFIG_SPEC = {
   DATABASE_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'Longest wait for a Postgres connection and longest statement; past it the request fails (a publish gets no PUBACK) instead of hanging.' },
   DATA_DIR: { schema: z.string().min(1).default('./data'), doc: 'Directory for the embedded database. `memory://` keeps it in memory only.' },
   REDIS_URL: { schema: z.url({ protocol: /^rediss?$/ }).optional(), doc: 'Redis URL. Set: nodes share message routing and MQTT sessions through it. Unset: in-memory broker state (one node).' },
-  REDIS_KEY_PREFIX: { schema: z.string().min(1).max(64).default('mqchat:'), doc: 'Prefix of every Redis key; nodes with the same prefix form one cluster.' },
+  REDIS_KEY_PREFIX: { schema: z.string().min(1).max(64).default('mqchat:'), doc: 'Prefix of every Redis key. It separates keys only: publishes travel over Redis pub/sub, which no prefix or database number separates, so one Redis server carries one cluster.' },
   LOG_LEVEL: { schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), doc: 'pino log level.' },
   JWT_PRIVATE_KEY: { schema: optionalText, doc: 'ES256 private key (PKCS#8 PEM) that signs access tokens. Unset: one is generated once and kept in the database.' },
   JWT_ISSUER: { schema: z.string().min(1).default('mqchat'), doc: 'The `iss` claim issued and required.' },
