@@ -1,11 +1,12 @@
 import { z } from 'zod'
+import { positiveDecimal } from './schemas.ts'
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{12}$/, 'must be an id')
 
 /** `GET /v1/admin/users?q=&limit=&cursor=`: `q` is a part of the username (any case). */
 export const AdminUsersQuery = z.object({
   q: z.string().trim().min(1).max(64).optional(),
-  limit: z.coerce.number().int().positive().optional(),
+  limit: positiveDecimal.optional(),
   cursor: z.string().min(1).max(512).optional(),
 })
 

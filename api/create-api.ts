@@ -26,7 +26,9 @@ export function createApi(deps: ApiDeps, ops: OpsDeps, web?: WebOptions): Koa<Ap
   // Search before the room and message routes, which could take "search" in /v1/rooms/:roomId/messages/search for a message id.
   const operations = apiOperations({ metricsOnApi: ops.apiMetricsToken !== undefined })
   for (const router of [healthRoutes(ops), openApiRoutes(operations), authRoutes(deps), pushRoutes(deps), userRoutes(deps), searchRoutes(deps), roomRoutes(deps), membershipRoutes(deps), messageRoutes(deps), presenceRoutes(deps), adminRoutes(deps)]) {
-    app.use(router.routes()).use(router.allowedMethods({ throw: true }))
+    // Not `throw: true`: the router throws before it sets `Allow`. It answers 405 (or 501 for a method it
+    // does not know) with `Allow` and no body, which handleErrorsAndLog turns into `method_not_allowed`.
+    app.use(router.routes()).use(router.allowedMethods())
   }
   // The chat page last: it only serves files, never a path of the API or of operations.
   if (web) app.use(webRoutes(web))

@@ -23,6 +23,12 @@ export function handleErrorsAndLog(log: Logger, metrics?: Metrics) {
     ctx.set('x-request-id', ctx.state.requestId)
     try {
       await next()
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) {
+        // The router's answer for a path served with other methods, `Allow` already set; none: no route at all.
+        if (ctx.response.get('allow')) throw new ChatError('method_not_allowed', `${ctx.method} is not allowed on ${ctx.path}; allowed: ${ctx.response.get('allow')}.`)
+        ctx.remove('allow')
+        ctx.status = 404
+      }
       if (ctx.status === 404 && ctx.body === undefined) throw new ChatError('not_found', `No route ${ctx.method} ${ctx.path}.`)
     } catch (err) {
       const chatError = toChatError(err)

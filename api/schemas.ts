@@ -2,6 +2,17 @@ import { z } from 'zod'
 
 const id = z.string().regex(/^[A-Za-z0-9_-]{12}$/, 'must be an id')
 
+/**
+ * A whole number in a path or query string: decimal digits only, so `0x3`,
+ * `1e0`, ` 3`, `+3` and an empty value are refused rather than read as
+ * numbers (as coercing with `Number()` would), and at most 2^53 - 1 (`int()`).
+ */
+export const decimal = z.string().regex(/^[0-9]{1,16}$/, 'must be decimal digits')
+  .transform(Number).pipe(z.number().int())
+
+/** A positive {@link decimal}: a page size, a message number. */
+export const positiveDecimal = decimal.pipe(z.number().min(1, 'must be at least 1'))
+
 /** `POST /v1/auth/register` */
 export const RegisterBody = z.object({
   username: z.string().regex(/^[A-Za-z0-9_.-]{3,32}$/, '3-32 letters, digits, _ . or -'),
@@ -18,7 +29,7 @@ export const LoginBody = z.object({
 /** `GET /v1/users?q=&limit=` */
 export const UserSearchQuery = z.object({
   q: z.string().trim().min(1).max(64),
-  limit: z.coerce.number().int().positive().optional(),
+  limit: positiveDecimal.optional(),
 })
 
 /** `POST /v1/rooms` */
@@ -29,9 +40,9 @@ export const CreateRoomBody = z.discriminatedUnion('type', [
 
 /** `GET /v1/rooms/:roomId/messages?limit=&before=&after=` */
 export const HistoryQuery = z.object({
-  limit: z.coerce.number().int().positive().optional(),
-  before: z.coerce.number().int().positive().optional(),
-  after: z.coerce.number().int().min(0).optional(),
+  limit: positiveDecimal.optional(),
+  before: positiveDecimal.optional(),
+  after: decimal.optional(),
 })
 
 /** `POST /v1/rooms/:roomId/messages`: the same fields as an MQTT chat payload. */
@@ -41,7 +52,7 @@ export const PostMessageBody = z.object({ id: z.string(), body: z.string() }).st
 export const RoomParam = z.object({ roomId: id })
 
 /** A room id and a message number in the path. */
-export const MessageParam = z.object({ roomId: id, messageId: z.coerce.number().int().positive() })
+export const MessageParam = z.object({ roomId: id, messageId: positiveDecimal })
 
 /** `PATCH /v1/rooms/:roomId/messages/:messageId` */
 export const EditMessageBody = z.object({ body: z.string() }).strict()
@@ -61,6 +72,6 @@ export const UserParam = z.object({ userId: id })
 /** `GET /v1/messages/search` and `GET /v1/rooms/:roomId/messages/search`; the query's own rules (length, at least one word) are the search service's. */
 export const SearchQuery = z.object({
   q: z.string({ error: 'required' }),
-  limit: z.coerce.number().int().positive().optional(),
+  limit: positiveDecimal.optional(),
   cursor: z.string().min(1).max(500).optional(),
 })

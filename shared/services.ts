@@ -22,6 +22,7 @@ import { RoomEventService } from './chat/room-event-service.ts'
 import { RoomService } from './chat/room-service.ts'
 import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
+import { createAuthThrottle } from './limits/auth-throttle.ts'
 import { MemoryRateLimiter, RedisRateLimiter } from './limits/rate-limiter.ts'
 import { createPush } from './push/create-push.ts'
 import type { PushService } from './push/push-service.ts'
@@ -61,7 +62,7 @@ export interface Services {
 /**
  * Builds the domain services on an open, migrated database. `realtime` is
  * how they reach connected clients and the other nodes (the broker adapter);
- * `redis`, when clustered, holds what every node must agree on (rate limits).
+ * `redis`, when clustered, holds what every node must agree on (rate limits, login and registration throttles).
  */
 export async function createServices(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<Services> {
   const signingKey = await loadSigningKey(db, config.JWT_PRIVATE_KEY)
@@ -78,7 +79,12 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const push = await createPush(db, config, log, { members: membership, messages, isOnline: (userId) => presenceRegistry.isOnline(userId) })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
   const typing = new TypingService({ members: membership, realtime, throttleMs: config.TYPING_THROTTLE_MS })
-  const accounts = new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST, { ttlMs: config.ACCOUNT_CACHE_TTL_MS, maxUsers: config.ACCOUNT_CACHE_USERS })
+  const authThrottle = createAuthThrottle({
+    usernameFailures: { perMinute: config.LOGIN_FAILURES_PER_USERNAME_PER_MINUTE, burst: config.LOGIN_FAILURES_PER_USERNAME_BURST },
+    addressFailures: { perMinute: config.LOGIN_FAILURES_PER_IP_PER_MINUTE, burst: config.LOGIN_FAILURES_PER_IP_BURST },
+    addressRegistrations: { perMinute: config.REGISTRATIONS_PER_IP_PER_MINUTE, burst: config.REGISTRATIONS_PER_IP_BURST },
+  }, redis)
+  const accounts = new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST, { ttlMs: config.ACCOUNT_CACHE_TTL_MS, maxUsers: config.ACCOUNT_CACHE_USERS }, authThrottle)
   const membershipAdmin = new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS })
   return {
     signingKey,

@@ -14,9 +14,9 @@ const noContent = { 204: { description: 'Done; no body.' } }
 /** Accounts, rooms, messages, membership, read state, search and presence (docs/PROTOCOL.md). */
 export const CHAT_OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/auth/register', tag: 'accounts', summary: 'Create an account', access: 'public', body: RegisterBody,
-    responses: { 201: { description: 'Created.', schema: UserAnswer } }, errors: ['username_taken'] },
+    responses: { 201: { description: 'Created.', schema: UserAnswer } }, errors: ['username_taken', 'rate_limited'] },
   { method: 'post', path: '/v1/auth/login', tag: 'accounts', summary: 'Log in: an access token for REST and for MQTT CONNECT', access: 'public', body: LoginBody,
-    responses: { 200: { description: 'Logged in.', schema: LoginAnswer } }, errors: ['invalid_credentials'] },
+    responses: { 200: { description: 'Logged in.', schema: LoginAnswer } }, errors: ['invalid_credentials', 'rate_limited'] },
   { method: 'get', path: '/.well-known/jwks.json', tag: 'accounts', summary: 'The public key that verifies access tokens', access: 'public',
     responses: { 200: { description: 'The key set.', schema: KeySet } } },
   { method: 'get', path: '/v1/users/me', tag: 'accounts', summary: 'Your own account', access: 'user',

@@ -2,6 +2,7 @@ import { ChatError } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.ts'
 import type { TokenService } from '../auth/tokens.ts'
+import type { AuthThrottle } from '../limits/auth-throttle.ts'
 import { toPublicUser, type PublicUser, type UserStore } from '../stores/user-store.ts'
 
 /** What a successful login returns. */
@@ -29,24 +30,41 @@ export class AccountService {
   /** How many times an account was forgotten: a read that overlapped one may predate the change, and is not remembered. */
   #forgotten = 0
   #decoy: Promise<string> | undefined
+  readonly #throttle: AuthThrottle | undefined
 
-  constructor(users: UserStore, tokens: TokenService, scryptCost: number, activeCache: ActiveCacheLimits = { ttlMs: 0, maxUsers: 0 }) {
+  constructor(users: UserStore, tokens: TokenService, scryptCost: number, activeCache: ActiveCacheLimits = { ttlMs: 0, maxUsers: 0 }, throttle?: AuthThrottle) {
     this.#users = users
     this.#tokens = tokens
     this.#scryptCost = scryptCost
     this.#activeCache = activeCache
+    this.#throttle = throttle
   }
 
-  /** Creates an account; `username_taken` if the name is in use (any case). */
-  async register(input: { username: string; password: string; displayName?: string | undefined }): Promise<PublicUser> {
+  /**
+   * Creates an account; `username_taken` if the name is in use (any case),
+   * `rate_limited` when `client.address` has registered too often lately.
+   */
+  async register(input: { username: string; password: string; displayName?: string | undefined }, client: { address?: string | undefined } = {}): Promise<PublicUser> {
+    return this.#throttle ? this.#throttle.register(client.address, () => this.#register(input)) : this.#register(input)
+  }
+
+  async #register(input: { username: string; password: string; displayName?: string | undefined }): Promise<PublicUser> {
     const user = { id: newId(), username: input.username, displayName: input.displayName ?? input.username }
     const passwordHash = await hashPassword(input.password, this.#scryptCost)
     if (!(await this.#users.insert({ ...user, passwordHash }))) throw new ChatError('username_taken')
     return user
   }
 
-  /** Checks the password and issues an access token; `invalid_credentials` otherwise. */
-  async login(input: { username: string; password: string }): Promise<LoginResult> {
+  /**
+   * Checks the password and issues an access token; `invalid_credentials`
+   * otherwise, or `rate_limited` (without checking) after too many failures
+   * for the username or from `client.address` lately.
+   */
+  async login(input: { username: string; password: string }, client: { address?: string | undefined } = {}): Promise<LoginResult> {
+    return this.#throttle ? this.#throttle.login(input.username, client.address, () => this.#login(input)) : this.#login(input)
+  }
+
+  async #login(input: { username: string; password: string }): Promise<LoginResult> {
     const row = await this.#users.findByUsername(input.username)
     this.#decoy ??= decoyHash(this.#scryptCost)
     const matches = await verifyPassword(input.password, row?.password_hash ?? (await this.#decoy))

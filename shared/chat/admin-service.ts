@@ -105,11 +105,17 @@ function encodeCursor(afterUsername: string): string {
   return Buffer.from(JSON.stringify({ after: afterUsername })).toString('base64url')
 }
 
+/**
+ * What a cursor's username may be: 1-64 characters (a login name's limit), no control characters
+ * (a NUL would reach Postgres and fail the request with a 500) and no lone surrogates.
+ */
+const CURSOR_USERNAME = /^[^\p{Cc}\p{Cs}]{1,64}$/u
+
 /** The username a cursor from {@link encodeCursor} continues after; `validation_failed` for anything else. */
 function decodeCursor(cursor: string): string {
   try {
     const decoded = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown }
-    if (typeof decoded.after === 'string') return decoded.after
+    if (typeof decoded.after === 'string' && CURSOR_USERNAME.test(decoded.after)) return decoded.after
   } catch {
     // Not JSON: refused below, like any cursor this server did not give out.
   }

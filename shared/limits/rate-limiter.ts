@@ -16,6 +16,8 @@ export interface RateLimit {
 /** Takes one token from `key`'s bucket. */
 export interface RateLimiter {
   take(key: string): Promise<RateDecision>
+  /** Puts back one token taken from `key`'s bucket (never beyond `burst`): for an attempt that, once done, should not count. */
+  refund(key: string): Promise<void>
 }
 
 /** Buckets kept before full (idle) ones are swept, so memory stays bounded. */
@@ -48,6 +50,11 @@ export class MemoryRateLimiter implements RateLimiter {
     if (bucket.tokens < 1) return { allowed: false, retryAfterMs: Math.ceil((1 - bucket.tokens) / perMs) }
     bucket.tokens -= 1
     return { allowed: true, retryAfterMs: 0 }
+  }
+
+  async refund(key: string): Promise<void> {
+    const bucket = this.#buckets.get(key)
+    if (bucket) bucket.tokens = Math.min(this.#limit.burst, bucket.tokens + 1)
   }
 
   #sweep(now: number, perMs: number): void {
@@ -84,6 +91,13 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / per_ms) + 1000)
 return {allowed, retry}
 `
 
+/** Puts one token back into a bucket {@link TAKE_SCRIPT} keeps (refilling is left to the next take, from `at`). */
+const REFUND_SCRIPT = `
+local tokens = tonumber(redis.call('HGET', KEYS[1], 'tokens'))
+if tokens then redis.call('HSET', KEYS[1], 'tokens', tostring(math.min(tonumber(ARGV[1]), tokens + 1))) end
+return 0
+`
+
 /** Token buckets shared by every node through Redis (keys `rate:<key>` under the connection's prefix). */
 export class RedisRateLimiter implements RateLimiter {
   readonly #redis: Redis
@@ -93,11 +107,17 @@ export class RedisRateLimiter implements RateLimiter {
     this.#redis = redis
     this.#limit = limit
     if (!('takeRateToken' in redis)) redis.defineCommand('takeRateToken', { numberOfKeys: 1, lua: TAKE_SCRIPT })
+    if (!('refundRateToken' in redis)) redis.defineCommand('refundRateToken', { numberOfKeys: 1, lua: REFUND_SCRIPT })
   }
 
   async take(key: string): Promise<RateDecision> {
     const take = (this.#redis as unknown as { takeRateToken(key: string, burst: number, perMs: number): Promise<[number, number]> }).takeRateToken
     const [allowed, retryAfterMs] = await take.call(this.#redis, `rate:${key}`, this.#limit.burst, this.#limit.perMinute / 60_000)
     return { allowed: allowed === 1, retryAfterMs }
+  }
+
+  async refund(key: string): Promise<void> {
+    const refund = (this.#redis as unknown as { refundRateToken(key: string, burst: number): Promise<number> }).refundRateToken
+    await refund.call(this.#redis, `rate:${key}`, this.#limit.burst)
   }
 }

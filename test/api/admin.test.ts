@@ -99,7 +99,15 @@ t.test('administration on one node', async (t) => {
     t.equal(page.body.nextCursor, null)
     t.same((await as(root).get('/v1/admin/users?q=l_')).body.users.map((u: any) => u.username), ['al_ex'], '_ is a character, not a wildcard')
     expectError(t, await as(root).get('/v1/admin/users?cursor=nonsense'), 400, 'validation_failed', 'a made-up cursor')
+    const forged = (json: string) => as(root).get(`/v1/admin/users?cursor=${Buffer.from(json).toString('base64url')}`)
+    expectError(t, await forged(JSON.stringify({ after: '\u0000' })), 400, 'validation_failed', 'a forged cursor holding a NUL (no 500 from Postgres)')
+    expectError(t, await forged('{"after":"\\ud800"}'), 400, 'validation_failed', 'a forged cursor holding a lone surrogate')
+    expectError(t, await forged(JSON.stringify({ after: 'x'.repeat(65) })), 400, 'validation_failed', 'a forged cursor with an over-long username')
+    expectError(t, await forged(JSON.stringify({ after: '' })), 400, 'validation_failed', 'a forged cursor with an empty username')
+    expectError(t, await forged('null'), 400, 'validation_failed', 'a cursor of JSON null')
+    t.equal((await forged(JSON.stringify({ after: 'carol' }))).body.users?.[0]?.username, 'dave', 'a well-formed cursor still continues after its username')
     expectError(t, await as(root).get('/v1/admin/users?limit=0'), 400, 'validation_failed', 'limit 0')
+    expectError(t, await as(root).get('/v1/admin/users?limit=0x2'), 400, 'validation_failed', 'limit 0x2 (decimal digits only)')
   })
 
   t.test('disabling a user closes their connections and stops their token; enabling lets them back', async (t) => {

@@ -13,10 +13,17 @@ export interface MainProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>
 }
 
-/** Runs `main.ts` (via tsx instead of the build step) with `env` on top of a test base: local host, free ports, cheap hashing. */
+/** Login and registration throttles high enough for tests that register many users from one address (127.0.0.1). */
+export const RELAXED_AUTH_LIMITS = {
+  LOGIN_FAILURES_PER_USERNAME_PER_MINUTE: '600000', LOGIN_FAILURES_PER_USERNAME_BURST: '100000',
+  LOGIN_FAILURES_PER_IP_PER_MINUTE: '600000', LOGIN_FAILURES_PER_IP_BURST: '100000',
+  REGISTRATIONS_PER_IP_PER_MINUTE: '600000', REGISTRATIONS_PER_IP_BURST: '100000',
+}
+
+/** Runs `main.ts` (via tsx instead of the build step) with `env` on top of a test base: local host, free ports, cheap hashing, relaxed login and registration throttles. */
 export function runMain(env: Record<string, string | undefined>): MainProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...env },
+    env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...RELAXED_AUTH_LIMITS, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: string[] = []
