@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net'
 import t from 'tap'
 import mqttPacket from 'mqtt-packet'
-import { collect, eventually, sleep, startTestNode } from '../helpers/node.ts'
+import { collect, eventually, offlineQueueNode, sleep, startTestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpers/services.ts'
 
 // The offline-queue cap exempts a session only while that session itself is connected (its queue then holds
@@ -17,14 +17,7 @@ const states = [
 
 for (const state of states) {
   t.test(`a disconnected persistent session is capped while another device of its user is online (${state.name})`, state.options, async (t) => {
-    const env: Record<string, string> = { MQTT_OFFLINE_QUEUE_MAX: String(QUEUE_MAX) }
-    if (state.redis) {
-      const url = redisUrl(t)
-      Object.assign(env, { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) })
-    }
-    const app = await startTestNode(t, env)
-    const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
-    const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+    const { app, alice, bob, room } = await offlineQueueNode(t, QUEUE_MAX, state.redis)
 
     const tablet = await app.mqtt(alice.token, { clientId: 'tablet', clean: false })
     await tablet.subscribeAsync(`chat/${room}/+`, { qos: 1 })

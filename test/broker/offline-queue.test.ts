@@ -1,6 +1,6 @@
 import t from 'tap'
-import { collect, eventually, sleep, startTestNode } from '../helpers/node.ts'
-import { onlyWithPostgres, onlyWithRedis, redisPrefix, redisUrl } from '../helpers/services.ts'
+import { collect, eventually, offlineQueueNode, sleep } from '../helpers/node.ts'
+import { onlyWithPostgres, onlyWithRedis } from '../helpers/services.ts'
 
 const QUEUE_MAX = 5
 const SENT = 12
@@ -12,14 +12,7 @@ const states = [
 
 for (const state of states) {
   t.test(`a persistent session queues at most MQTT_OFFLINE_QUEUE_MAX messages; catch-up has the rest (broker state ${state.name})`, state.options, async (t) => {
-    const env: Record<string, string> = { MQTT_OFFLINE_QUEUE_MAX: String(QUEUE_MAX) }
-    if (state.redis) {
-      const url = redisUrl(t)
-      Object.assign(env, { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) })
-    }
-    const app = await startTestNode(t, env)
-    const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
-    const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+    const { app, alice, bob, room } = await offlineQueueNode(t, QUEUE_MAX, state.redis)
     const session = { clientId: 'phone', clean: false }
 
     let phone = await app.mqtt(alice.token, session)

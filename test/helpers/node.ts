@@ -8,7 +8,7 @@ import { startMqchat, type Mqchat } from '../../app.ts'
 import { loadConfig, type Config } from '../../shared/config.ts'
 import { createLogger } from '../../shared/logger.ts'
 import { RELAXED_AUTH_LIMITS } from './process.ts'
-import { postgresUrl } from './services.ts'
+import { postgresUrl, redisPrefix, redisUrl } from './services.ts'
 
 /** A running node for one test, with helpers to act as its users. */
 export interface TestNode {
@@ -245,4 +245,21 @@ export async function refusedWith(connect: Promise<unknown>): Promise<number | u
   } catch (err) {
     return (err as { code?: number }).code
   }
+}
+
+/**
+ * A node whose sessions queue at most `queueMax` messages offline, with
+ * alice and bob and their direct room; `redis`: its broker state in Redis,
+ * under a key prefix of the test's own.
+ */
+export async function offlineQueueNode(t: Test, queueMax: number, redis: boolean): Promise<{ app: TestNode; alice: Awaited<ReturnType<TestNode['user']>>; bob: Awaited<ReturnType<TestNode['user']>>; room: string }> {
+  const env: Record<string, string> = { MQTT_OFFLINE_QUEUE_MAX: String(queueMax) }
+  if (redis) {
+    const url = redisUrl(t)
+    Object.assign(env, { REDIS_URL: url, REDIS_KEY_PREFIX: redisPrefix(t, url) })
+  }
+  const app = await startTestNode(t, env)
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const room = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id as string
+  return { app, alice, bob, room }
 }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { createECDH, createDecipheriv, hkdfSync, randomBytes, type ECDH } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { createServer as createTcpServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 // Moved to node.ts for the broker tests too; re-exported for the push tests.
 export { eventually } from './node.ts'
@@ -139,4 +139,13 @@ export class Device {
     if (end < 0 || padded.subarray(end + 1).some((b) => b !== 0)) throw new Error('no last-record delimiter')
     return padded.subarray(0, end)
   }
+}
+
+/** A port of 127.0.0.1 that nothing listens on (bound, then closed): a push service that refuses connections. */
+export async function closedPort(): Promise<number> {
+  const server = createTcpServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
 }

@@ -1,23 +1,13 @@
-import { createServer } from 'node:net'
 import { sql } from 'kysely'
 import t from 'tap'
 import { loadConfig } from '../../shared/config.ts'
 import { startTestNode } from '../helpers/node.ts'
-import { Device, eventually } from '../helpers/push-service.ts'
+import { closedPort, Device, eventually } from '../helpers/push-service.ts'
 
 /**
  * How far one user can load the push path: the per-user cap on
  * subscriptions, and a worker that keeps delivering when promotion fails.
  */
-
-/** A port nothing listens on: a push service that is down. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 const keys = new Device('keys', 'https://push.example.com/send/keys').subscription.keys
 

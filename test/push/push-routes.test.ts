@@ -1,18 +1,8 @@
-import { createServer } from 'node:net'
 import t from 'tap'
 import webpush from 'web-push'
 import { loadConfig } from '../../shared/config.ts'
 import { startTestNode } from '../helpers/node.ts'
-import { Device, eventually } from '../helpers/push-service.ts'
-
-/** A port nothing listens on: a push service that is down. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+import { closedPort, Device, eventually } from '../helpers/push-service.ts'
 
 /** One node with the default settings for the route tests below (each uses users of its own). */
 const app = await startTestNode(t)
