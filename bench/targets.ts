@@ -295,6 +295,9 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
     // ... all registered from 127.0.0.1, beyond what one address may register by default.
     REGISTRATIONS_PER_IP_PER_MINUTE: '1000000',
     REGISTRATIONS_PER_IP_BURST: '1000000',
+    // Scenario 2 makes 500 rooms, and every run of scenarios 1, 3 and 6 a fresh one.
+    ROOM_CHANGES_PER_MINUTE: '1000000',
+    ROOM_CHANGES_BURST: '1000000',
     // For the heap figure of scenario 4 (its own listener on 127.0.0.1, nothing else changes).
     METRICS_PORT: '0',
     ...opts.extraEnv,

@@ -24,6 +24,7 @@ import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
 import { createAuthThrottle } from './limits/auth-throttle.ts'
 import { MemoryRateLimiter, RedisRateLimiter } from './limits/rate-limiter.ts'
+import { createRoomChangeLimit } from './limits/room-change-limit.ts'
 import { createPush } from './push/create-push.ts'
 import type { PushService } from './push/push-service.ts'
 import { AdminStore } from './stores/admin-store.ts'
@@ -62,7 +63,7 @@ export interface Services {
 /**
  * Builds the domain services on an open, migrated database. `realtime` is
  * how they reach connected clients and the other nodes (the broker adapter);
- * `redis`, when clustered, holds what every node must agree on (rate limits, login and registration throttles).
+ * `redis`, when clustered, holds what every node must agree on (message and room-change rates, login and registration throttles).
  */
 export async function createServices(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<Services> {
   const signingKey = await loadSigningKey(db, config.JWT_PRIVATE_KEY)
@@ -85,7 +86,8 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     addressRegistrations: { perMinute: config.REGISTRATIONS_PER_IP_PER_MINUTE, burst: config.REGISTRATIONS_PER_IP_BURST },
   }, redis)
   const accounts = new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST, { ttlMs: config.ACCOUNT_CACHE_TTL_MS, maxUsers: config.ACCOUNT_CACHE_USERS }, authThrottle)
-  const membershipAdmin = new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS })
+  const roomChanges = createRoomChangeLimit({ perMinute: config.ROOM_CHANGES_PER_MINUTE, burst: config.ROOM_CHANGES_BURST }, redis)
+  const membershipAdmin = new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS, changes: roomChanges })
   return {
     signingKey,
     tokens,
@@ -98,7 +100,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     roomEvents: new RoomEventService({ reads, typing, messages }),
     presence,
     accounts,
-    rooms: new RoomService(roomStore, users, membership, config.ROOM_MAX_MEMBERS, realtime),
+    rooms: new RoomService({ rooms: roomStore, users, members: membership, maxMembers: config.ROOM_MAX_MEMBERS, realtime, changes: roomChanges }),
     search: new SearchService({ store: new SearchStore(db), members: membership, pageMax: config.HISTORY_PAGE_MAX }),
     membershipAdmin,
     admin: new AdminService({ store: new AdminStore(db), messages, membership: membershipAdmin, presence, accounts, realtime }),

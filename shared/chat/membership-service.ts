@@ -1,5 +1,6 @@
 import { ChatError } from '../errors.ts'
 import type { ClusterNote } from '../events.ts'
+import type { RoomChangeLimit } from '../limits/room-change-limit.ts'
 import type { Realtime } from '../realtime.ts'
 import type { MembershipStore } from '../stores/membership-store.ts'
 import type { RoomStore, RoomView } from '../stores/room-store.ts'
@@ -23,6 +24,8 @@ const DELETE_SETTLE_MS = 50
  * broadcast to the other nodes' before anyone is told, so a removed member
  * gets nothing further and cannot publish, on any node.
  * Direct rooms keep their two members: every change is refused with `direct_room`.
+ * Renaming, adding, removing and role changes each spend one of the actor's
+ * room changes ({@link RoomChangeLimit}); leaving and deleting do not.
  */
 export class MembershipService {
   readonly #store: MembershipStore
@@ -30,17 +33,20 @@ export class MembershipService {
   readonly #cache: MembershipCache
   readonly #realtime: Realtime
   readonly #maxMembers: number
+  readonly #changes: RoomChangeLimit
 
-  constructor(deps: { store: MembershipStore; rooms: RoomStore; cache: MembershipCache; realtime: Realtime; maxMembers: number }) {
+  constructor(deps: { store: MembershipStore; rooms: RoomStore; cache: MembershipCache; realtime: Realtime; maxMembers: number; changes: RoomChangeLimit }) {
     this.#store = deps.store
     this.#rooms = deps.rooms
     this.#cache = deps.cache
     this.#realtime = deps.realtime
     this.#maxMembers = deps.maxMembers
+    this.#changes = deps.changes
   }
 
   /** Renames a group room (owner or admin); members get `room_renamed` unless the name is unchanged. */
   async rename(actorId: string, roomId: string, name: string): Promise<RoomView> {
+    await this.#changes.spend(actorId)
     const renamed = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       requireManager(actor, 'rename the room')
@@ -59,6 +65,7 @@ export class MembershipService {
    * `user/<id>/rooms` with the room as they see it.
    */
   async addMembers(actorId: string, roomId: string, userIds: readonly string[]): Promise<{ room: RoomView; addedUserIds: string[] }> {
+    await this.#changes.spend(actorId)
     const added = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       requireManager(actor, 'add members')
@@ -82,6 +89,7 @@ export class MembershipService {
    */
   async removeMember(actorId: string, roomId: string, userId: string): Promise<void> {
     if (userId === actorId) return this.leave(actorId, roomId)
+    await this.#changes.spend(actorId)
     await this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       requireManager(actor, 'remove members')
@@ -120,6 +128,7 @@ export class MembershipService {
 
   /** Makes a member an admin or a plain member (owner only); members get `member_role` unless nothing changed. */
   async setRole(actorId: string, roomId: string, userId: string, role: 'admin' | 'member'): Promise<RoomView> {
+    await this.#changes.spend(actorId)
     const changed = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       if (actor.role !== 'owner') throw new ChatError('forbidden', 'Only the owner may change roles.')

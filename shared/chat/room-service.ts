@@ -1,5 +1,6 @@
 import { ChatError } from '../errors.ts'
 import { newId } from '../ids.ts'
+import type { RoomChangeLimit } from '../limits/room-change-limit.ts'
 import type { Realtime } from '../realtime.ts'
 import type { RoomStore, RoomView } from '../stores/room-store.ts'
 import type { UserStore } from '../stores/user-store.ts'
@@ -12,29 +13,40 @@ export class RoomService {
   readonly #members: MembershipCache
   readonly #maxMembers: number
   readonly #realtime: Realtime
+  readonly #changes: RoomChangeLimit
 
-  constructor(rooms: RoomStore, users: UserStore, members: MembershipCache, maxMembers: number, realtime: Realtime) {
-    this.#rooms = rooms
-    this.#users = users
-    this.#members = members
-    this.#maxMembers = maxMembers
-    this.#realtime = realtime
+  constructor(deps: { rooms: RoomStore; users: UserStore; members: MembershipCache; maxMembers: number; realtime: Realtime; changes: RoomChangeLimit }) {
+    this.#rooms = deps.rooms
+    this.#users = deps.users
+    this.#members = deps.members
+    this.#maxMembers = deps.maxMembers
+    this.#realtime = deps.realtime
+    this.#changes = deps.changes
   }
 
-  /** The one direct room of `userId` and `otherId`, created on first request (`created` says which). */
+  /**
+   * The one direct room of `userId` and `otherId`, created on first request
+   * (`created` says which). Creating it spends one of `userId`'s room changes;
+   * opening it again does not, even when none is left.
+   */
   async openDirect(userId: string, otherId: string): Promise<{ room: RoomView; created: boolean }> {
     if (otherId === userId) throw new ChatError('validation_failed', 'A direct room needs another user.')
-    if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
     const directKey = [userId, otherId].sort().join(':')
+    const existing = await this.#rooms.findDirect(directKey)
+    if (existing) return { room: await this.#view(existing, userId), created: false }
+    await this.#changes.spend(userId)
+    if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
     const { roomId, created } = await this.#rooms.create({ id: newId(), type: 'direct', name: null, directKey, createdBy: userId, memberIds: [userId, otherId] })
     if (created) await this.#announceJoined(roomId, [otherId], userId)
+    else await this.#changes.refund(userId)
     return { room: await this.#view(roomId, userId), created }
   }
 
-  /** A new group room owned by `ownerId` with the given members (the owner is always one). */
+  /** A new group room owned by `ownerId` with the given members (the owner is always one); spends one of `ownerId`'s room changes. */
   async createGroup(ownerId: string, name: string, memberIds: readonly string[]): Promise<RoomView> {
     const wanted = [...new Set([ownerId, ...memberIds])]
     if (wanted.length > this.#maxMembers) throw new ChatError('room_full', `A room may have at most ${this.#maxMembers} members.`)
+    await this.#changes.spend(ownerId)
     const found = await this.#users.existingIds(wanted)
     const missing = wanted.filter((id) => !found.has(id))
     if (missing.length > 0) throw new ChatError('user_not_found', `No such user: ${missing.join(', ')}.`, { userIds: missing })

@@ -59,6 +59,12 @@ export class RoomStore {
     })
   }
 
+  /** The id of the direct room with `directKey`, or undefined. */
+  async findDirect(directKey: string): Promise<string | undefined> {
+    const row = await this.#db.selectFrom('rooms').select('id').where('direct_key', '=', directKey).executeTakeFirst()
+    return row?.id
+  }
+
   /** The ids of a room's members (empty when the room does not exist). */
   async memberIds(roomId: string): Promise<string[]> {
     const rows = await this.#db.selectFrom('room_members').select('user_id').where('room_id', '=', roomId).execute()

@@ -7,7 +7,7 @@ import type { Test } from 'tap'
 import { startMqchat, type Mqchat } from '../../app.ts'
 import { loadConfig, type Config } from '../../shared/config.ts'
 import { createLogger } from '../../shared/logger.ts'
-import { RELAXED_AUTH_LIMITS } from './process.ts'
+import { RELAXED_THROTTLES } from './process.ts'
 import { postgresUrl, redisPrefix, redisUrl } from './services.ts'
 
 /** A running node for one test, with helpers to act as its users. */
@@ -46,8 +46,8 @@ export async function startTestNode(t: Test, env: Record<string, string> = {}, s
     PASSWORD_SCRYPT_COST: '1024', LOG_LEVEL: 'debug',
     // Tests send in bursts; the rate limit has its own test.
     MESSAGE_RATE_PER_MINUTE: '6000000', MESSAGE_RATE_BURST: '100000', CONNECTIONS_PER_IP_PER_SECOND: '100000', CONNECTIONS_PER_USER: '1000',
-    // Every test user registers from 127.0.0.1, and some tests try many wrong passwords; the throttles have their own test (test/api/auth-throttle.test.ts).
-    ...RELAXED_AUTH_LIMITS, ...env,
+    // Every test user registers from 127.0.0.1, some tests try many wrong passwords or make many rooms; the throttles have their own tests (test/api/auth-throttle.test.ts, room-change-limit.test.ts).
+    ...RELAXED_THROTTLES, ...env,
   })
   const logLines: string[] = []
   const sink = new Writable({ write(chunk, _enc, cb) { logLines.push(...String(chunk).split('\n').filter(Boolean)); cb() } })

@@ -13,17 +13,21 @@ export interface MainProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>
 }
 
-/** Login and registration throttles high enough for tests that register many users from one address (127.0.0.1). */
-export const RELAXED_AUTH_LIMITS = {
+/**
+ * Login, registration and room-change throttles high enough for tests that
+ * register many users from one address (127.0.0.1) and make many rooms.
+ */
+export const RELAXED_THROTTLES = {
+  ROOM_CHANGES_PER_MINUTE: '600000', ROOM_CHANGES_BURST: '100000',
   LOGIN_FAILURES_PER_USERNAME_PER_MINUTE: '600000', LOGIN_FAILURES_PER_USERNAME_BURST: '100000',
   LOGIN_FAILURES_PER_IP_PER_MINUTE: '600000', LOGIN_FAILURES_PER_IP_BURST: '100000',
   REGISTRATIONS_PER_IP_PER_MINUTE: '600000', REGISTRATIONS_PER_IP_BURST: '100000',
 }
 
-/** Runs `main.ts` (via tsx instead of the build step) with `env` on top of a test base: local host, free ports, cheap hashing, relaxed login and registration throttles. */
+/** Runs `main.ts` (via tsx instead of the build step) with `env` on top of a test base: local host, free ports, cheap hashing, relaxed login, registration and room-change throttles. */
 export function runMain(env: Record<string, string | undefined>): MainProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...RELAXED_AUTH_LIMITS, ...env },
+    env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...RELAXED_THROTTLES, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const lines: string[] = []
