@@ -52,6 +52,7 @@ export async function startMqchat(config: Config, log: Logger): Promise<Mqchat> 
   const listeners = await startMqttListeners(broker.aedes, {
     host: config.HOST, mqttPort: config.MQTT_PORT, wsPort: config.WS_PORT, wsPath: config.WS_PATH, maxPacketBytes: config.MQTT_MAX_PACKET_BYTES,
     connectionsPerIpPerSecond: config.CONNECTIONS_PER_IP_PER_SECOND, connectTimeoutMs: config.MQTT_CONNECT_TIMEOUT_MS,
+    tcpKeepAliveMs: config.MQTT_TCP_KEEPALIVE_MS,
     tls: config.TLS_CERT_FILE && config.TLS_KEY_FILE
       ? { certFile: config.TLS_CERT_FILE, keyFile: config.TLS_KEY_FILE, mqttsPort: config.MQTTS_PORT, wssPort: config.WSS_PORT }
       : undefined,

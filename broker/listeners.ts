@@ -33,6 +33,8 @@ export interface ListenerOptions {
   connectionsPerIpPerSecond: number
   /** Time allowed for a TLS handshake, and for a WebSocket's HTTP upgrade, before MQTT's own CONNECT time starts. */
   connectTimeoutMs: number
+  /** Silence after which TCP keepalive probes a connection (see `MQTT_TCP_KEEPALIVE_MS`). */
+  tcpKeepAliveMs: number
   /** Certificate and key (PEM files) for MQTT over TLS on `mqttsPort` and WebSocket over TLS on `wssPort`. */
   tls?: { certFile: string; keyFile: string; mqttsPort: number; wssPort: number } | undefined
 }
@@ -42,7 +44,8 @@ const closed = (server: TcpServer | HttpServer) => new Promise<void>((resolve) =
 /**
  * Serves MQTT over TCP and WebSocket (`wsPath`, subprotocol `mqtt`), and over
  * TLS and secure WebSocket when a certificate is configured. Every socket
- * gets TCP_NODELAY (MQTT's small packets must not wait on Nagle), passes the
+ * gets TCP_NODELAY (MQTT's small packets must not wait on Nagle) and TCP
+ * keepalive (MQTT's own keepalive may be 0: no other check), passes the
  * per-IP connection gate, and goes through the packet-size guard and the
  * write coalescer (a turn's packets leave in one system call); WebSocket
  * frames are capped at the same size (plus the largest fixed header) by `ws`.
@@ -52,7 +55,11 @@ const closed = (server: TcpServer | HttpServer) => new Promise<void>((resolve) =
  */
 export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, log: Logger): Promise<MqttListeners> {
   const gate = new ConnectionGate(opts.connectionsPerIpPerSecond)
+  // Every raw socket (TCP, TLS, WebSocket and secure WebSocket) comes through here before anything is read.
   const admitted = (socket: Socket) => {
+    socket.setNoDelay(true)
+    // libuv then probes once a second, ten times: a peer gone without a FIN or RST is closed (and goes offline) within tcpKeepAliveMs + 10 s.
+    socket.setKeepAlive(true, opts.tcpKeepAliveMs)
     if (gate.admit(socket.remoteAddress)) return true
     log.info({ remoteAddress: socket.remoteAddress }, 'connection refused: over CONNECTIONS_PER_IP_PER_SECOND')
     socket.destroy()
@@ -62,7 +69,6 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
   const handle = (socket: Duplex) => guardParser(broker.handle(coalescer.coalesce(socket)), socket, opts.maxPacketBytes)
   const handleWebSocket = (stream: Duplex, req: IncomingMessage) => broker.handle(coalescer.coalesce(guardedConnection(stream, opts.maxPacketBytes)), req)
   const onSocket = (socket: Socket) => {
-    socket.setNoDelay(true)
     if (admitted(socket)) handle(socket)
   }
   const tcp = createTcpServer({ noDelay: true }, onSocket)
@@ -80,10 +86,7 @@ export async function startMqttListeners(broker: Aedes, opts: ListenerOptions, l
     const tls = createTlsServer({ ...credentials, handshakeTimeout: opts.connectTimeoutMs }, (socket) => handle(socket))
     closeOnTlsError(tls, log)
     // Gate the raw socket, before the handshake's work is spent on it.
-    tls.on('connection', (socket: Socket) => {
-      socket.setNoDelay(true)
-      admitted(socket)
-    })
+    tls.on('connection', (socket: Socket) => admitted(socket))
     const https = createHttpsServer({ ...credentials, handshakeTimeout: opts.connectTimeoutMs })
     closeOnTlsError(https, log)
     const wss = webSocketServer(opts, handleWebSocket, admitted, https)
@@ -117,10 +120,7 @@ function closeOnTlsError(server: TlsServer, log: Logger): void {
 /** MQTT over WebSocket on an HTTP(S) server; plain HTTP requests get 426. */
 function webSocketServer(opts: ListenerOptions, handle: (stream: Duplex, req: IncomingMessage) => void, admitted: (socket: Socket) => boolean, server: HttpServer) {
   server.on('request', (_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'))
-  server.on('connection', (socket: Socket) => {
-    socket.setNoDelay(true)
-    admitted(socket)
-  })
+  server.on('connection', (socket: Socket) => admitted(socket))
   // From the HTTP request's first byte (after the handshake, with TLS) to the upgrade; then Aedes's CONNECT timer runs.
   const upgradeDeadlines = new WeakMap<Duplex, NodeJS.Timeout>()
   server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Duplex) => {

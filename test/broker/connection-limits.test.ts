@@ -1,11 +1,9 @@
-import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { connect as tcpConnect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
 import mqttPacket from 'mqtt-packet'
-import t, { type Test } from 'tap'
+import t from 'tap'
+import { selfSignedCertificate } from '../helpers/certificate.ts'
 import { collect, nextMessages, sleep, startTestNode, subackCodes } from '../helpers/node.ts'
 
 /** Resolves true when `socket` closes before `deadlineMs`, false otherwise. */
@@ -14,16 +12,6 @@ function closedWithin(socket: { once(event: 'close', cb: () => void): unknown },
     const timer = setTimeout(() => resolve(false), deadlineMs)
     socket.once('close', () => { clearTimeout(timer); resolve(true) })
   })
-}
-
-/** A self-signed certificate for 127.0.0.1 and localhost, removed when `t` ends. */
-function selfSignedCertificate(t: Test): { certFile: string; keyFile: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'mqchat-tls-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const [certFile, keyFile] = [join(dir, 'cert.pem'), join(dir, 'key.pem')]
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' })
-  return { certFile, keyFile }
 }
 
 t.test('TLS listeners: MQTT over TLS and secure WebSocket, verified against the node\'s certificate', async (t) => {

@@ -112,7 +112,7 @@ t.test('a connection whose send throws is closed with the error; the others stil
 // 50 PUBACKs and 50 deliveries. Aedes writes each of them from a tick of its own.
 t.test('the MQTT listener coalesces what Aedes writes', async (t) => {
   const aedes = await Aedes.createBroker()
-  const listeners = await startMqttListeners(aedes, { host: '127.0.0.1', mqttPort: 0, wsPort: 0, wsPath: '/mqtt', maxPacketBytes: 65536, connectionsPerIpPerSecond: 100, connectTimeoutMs: 5000 }, createLogger('silent'))
+  const listeners = await startMqttListeners(aedes, { host: '127.0.0.1', mqttPort: 0, wsPort: 0, wsPath: '/mqtt', maxPacketBytes: 65536, connectionsPerIpPerSecond: 100, connectTimeoutMs: 5000, tcpKeepAliveMs: 60000 }, createLogger('silent'))
   t.teardown(async () => {
     await new Promise<void>((resolve) => aedes.close(() => resolve()))
     await listeners.close()
