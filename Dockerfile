@@ -8,6 +8,9 @@ COPY shared ./shared
 COPY broker ./broker
 COPY api ./api
 COPY cli ./cli
+# The browser chat page (served at /) and the client SDK it bundles.
+COPY client ./client
+COPY web ./web
 RUN npm run build && npm prune --omit=dev
 
 # Run: compiled JavaScript and production dependencies only, as the unprivileged `node` user.
@@ -17,6 +20,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=build /app/web ./web
 # DATA_DIR (./data) holds the embedded database when DATABASE_URL is unset.
 RUN mkdir data && chown node:node data
 USER node

@@ -16,8 +16,16 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 
 const require = createRequire(import.meta.url)
-const built = readFileSync(require.resolve('@tapjs/test/test-built'), 'utf8')
-if (built.includes('@tapjs/typescript')) {
+/** The built plugin set's source; `tap build` cannot make it anew when it is missing, only a reinstall can. */
+function builtPlugins() {
+  try {
+    return readFileSync(require.resolve('@tapjs/test/test-built'), 'utf8')
+  } catch {
+    process.stderr.write('tap\'s plugin set (@tapjs/test/test-built) is missing: run `npm ci` again\n')
+    process.exit(1)
+  }
+}
+if (builtPlugins().includes('@tapjs/typescript')) {
   process.stderr.write('tap: rebuilding its plugin set without @tapjs/typescript (first run after an install)\n')
   const tap = join(dirname(require.resolve('tap/package.json')), 'dist/esm/run.mjs')
   execFileSync(process.execPath, [tap, 'build'], { stdio: 'inherit' })

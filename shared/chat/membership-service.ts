@@ -46,14 +46,13 @@ export class MembershipService {
 
   /** Renames a group room (owner or admin); members get `room_renamed` unless the name is unchanged. */
   async rename(actorId: string, roomId: string, name: string): Promise<RoomView> {
-    await this.#changes.spend(actorId)
-    const renamed = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
+    const renamed = await this.#changes.spend(actorId, () => this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       requireManager(actor, 'rename the room')
       if (room.name === name) return false
       await tx.rename(name)
       return true
-    })
+    }), (changed) => changed)
     if (renamed) this.#realtime.roomEvent({ type: 'room_renamed', roomId, name, byUserId: actorId })
     return this.#view(roomId, actorId)
   }
@@ -65,8 +64,7 @@ export class MembershipService {
    * `user/<id>/rooms` with the room as they see it.
    */
   async addMembers(actorId: string, roomId: string, userIds: readonly string[]): Promise<{ room: RoomView; addedUserIds: string[] }> {
-    await this.#changes.spend(actorId)
-    const added = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
+    const added = await this.#changes.spend(actorId, () => this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       requireManager(actor, 'add members')
       const wanted = [...new Set(userIds)]
@@ -77,7 +75,7 @@ export class MembershipService {
       if (room.members.length + fresh.length > this.#maxMembers) throw new ChatError('room_full', `A room may have at most ${this.#maxMembers} members.`)
       await tx.addMembers(fresh)
       return fresh
-    })
+    }), (fresh) => fresh.length > 0)
     if (added.length > 0) await this.#announceAdded(roomId, added, actorId)
     return { room: await this.#view(roomId, actorId), addedUserIds: added }
   }
@@ -89,14 +87,13 @@ export class MembershipService {
    */
   async removeMember(actorId: string, roomId: string, userId: string): Promise<void> {
     if (userId === actorId) return this.leave(actorId, roomId)
-    await this.#changes.spend(actorId)
-    await this.#store.withRoomLocked(roomId, async (locked, tx) => {
+    await this.#changes.spend(actorId, () => this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       requireManager(actor, 'remove members')
       const target = memberOf(room, userId)
       if (actor.role === 'admin' && target.role !== 'member') throw new ChatError('forbidden', 'An admin may not remove the owner or another admin.')
       await tx.removeMember(userId)
-    })
+    }))
     this.#announceRemoved(roomId, userId, actorId, 'removed')
   }
 
@@ -128,8 +125,7 @@ export class MembershipService {
 
   /** Makes a member an admin or a plain member (owner only); members get `member_role` unless nothing changed. */
   async setRole(actorId: string, roomId: string, userId: string, role: 'admin' | 'member'): Promise<RoomView> {
-    await this.#changes.spend(actorId)
-    const changed = await this.#store.withRoomLocked(roomId, async (locked, tx) => {
+    const changed = await this.#changes.spend(actorId, () => this.#store.withRoomLocked(roomId, async (locked, tx) => {
       const { room, actor } = actorInGroup(locked, actorId)
       if (actor.role !== 'owner') throw new ChatError('forbidden', 'Only the owner may change roles.')
       const target = memberOf(room, userId)
@@ -137,7 +133,7 @@ export class MembershipService {
       if (target.role === role) return false
       await tx.setRole(userId, role)
       return true
-    })
+    }), (roleChanged) => roleChanged)
     if (changed) this.#realtime.roomEvent({ type: 'member_role', roomId, userId, role, byUserId: actorId })
     return this.#view(roomId, actorId)
   }

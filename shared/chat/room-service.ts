@@ -27,18 +27,19 @@ export class RoomService {
   /**
    * The one direct room of `userId` and `otherId`, created on first request
    * (`created` says which). Creating it spends one of `userId`'s room changes;
-   * opening it again does not, even when none is left.
+   * opening it again does not, even when none is left: the room is returned
+   * as it is, whether or not the other user is still enabled.
    */
   async openDirect(userId: string, otherId: string): Promise<{ room: RoomView; created: boolean }> {
     if (otherId === userId) throw new ChatError('validation_failed', 'A direct room needs another user.')
     const directKey = [userId, otherId].sort().join(':')
     const existing = await this.#rooms.findDirect(directKey)
     if (existing) return { room: await this.#view(existing, userId), created: false }
-    await this.#changes.spend(userId)
-    if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
-    const { roomId, created } = await this.#rooms.create({ id: newId(), type: 'direct', name: null, directKey, createdBy: userId, memberIds: [userId, otherId] })
+    const { roomId, created } = await this.#changes.spend(userId, async () => {
+      if (!(await this.#users.existingIds([otherId])).has(otherId)) throw new ChatError('user_not_found')
+      return this.#rooms.create({ id: newId(), type: 'direct', name: null, directKey, createdBy: userId, memberIds: [userId, otherId] })
+    }, (made) => made.created)
     if (created) await this.#announceJoined(roomId, [otherId], userId)
-    else await this.#changes.refund(userId)
     return { room: await this.#view(roomId, userId), created }
   }
 
@@ -46,11 +47,12 @@ export class RoomService {
   async createGroup(ownerId: string, name: string, memberIds: readonly string[]): Promise<RoomView> {
     const wanted = [...new Set([ownerId, ...memberIds])]
     if (wanted.length > this.#maxMembers) throw new ChatError('room_full', `A room may have at most ${this.#maxMembers} members.`)
-    await this.#changes.spend(ownerId)
-    const found = await this.#users.existingIds(wanted)
-    const missing = wanted.filter((id) => !found.has(id))
-    if (missing.length > 0) throw new ChatError('user_not_found', `No such user: ${missing.join(', ')}.`, { userIds: missing })
-    const { roomId } = await this.#rooms.create({ id: newId(), type: 'group', name, directKey: null, createdBy: ownerId, memberIds: wanted })
+    const { roomId } = await this.#changes.spend(ownerId, async () => {
+      const found = await this.#users.existingIds(wanted)
+      const missing = wanted.filter((id) => !found.has(id))
+      if (missing.length > 0) throw new ChatError('user_not_found', `No such user: ${missing.join(', ')}.`, { userIds: missing })
+      return this.#rooms.create({ id: newId(), type: 'group', name, directKey: null, createdBy: ownerId, memberIds: wanted })
+    })
     await this.#announceJoined(roomId, wanted.filter((id) => id !== ownerId), ownerId)
     return this.#view(roomId, ownerId)
   }

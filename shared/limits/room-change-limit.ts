@@ -8,7 +8,8 @@ import { MemoryRateLimiter, RedisRateLimiter, type RateLimit, type RateLimiter }
  * notifies other people (`room_joined`, `room_renamed`, `members_added`...),
  * so without a bound one account could fill others' room lists and flood
  * their devices as fast as it can send requests. Leaving and deleting are
- * not counted: nobody is kept from getting out.
+ * not counted: nobody is kept from getting out; nor are refused requests
+ * and requests that change nothing.
  */
 export class RoomChangeLimit {
   readonly #limiter: RateLimiter
@@ -17,17 +18,28 @@ export class RoomChangeLimit {
     this.#limiter = limiter
   }
 
-  /** Spends one of `userId`'s room changes; `rate_limited` (with `retryAfterMs`) when none is left. */
-  async spend(userId: string): Promise<void> {
-    const decision = await this.#limiter.take(roomChangeKey(userId))
+  /**
+   * Runs `change` as one of `userId`'s room changes: `rate_limited` (with
+   * `retryAfterMs`) when none is left. The change is given back when `change`
+   * throws (refused: not a member, no such user, room full...) or when
+   * `changed` says it changed nothing (a rename to the same name, members
+   * who were already in), since neither notifies anyone.
+   */
+  async spend<T>(userId: string, change: () => Promise<T>, changed: (result: T) => boolean = () => true): Promise<T> {
+    const key = roomChangeKey(userId)
+    const decision = await this.#limiter.take(key)
     if (!decision.allowed) {
       throw new ChatError('rate_limited', `Too many room changes; retry in ${Math.ceil(decision.retryAfterMs / 1000)} s.`, { retryAfterMs: decision.retryAfterMs })
     }
-  }
-
-  /** Gives back a change spent on a request that changed nothing (opening a direct room that already existed). */
-  refund(userId: string): Promise<void> {
-    return this.#limiter.refund(roomChangeKey(userId))
+    let result: T
+    try {
+      result = await change()
+    } catch (err) {
+      await this.#limiter.refund(key).catch(() => {})
+      throw err
+    }
+    if (!changed(result)) await this.#limiter.refund(key)
+    return result
   }
 }
 

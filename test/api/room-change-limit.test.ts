@@ -30,11 +30,11 @@ t.test('defaults', async (t) => {
 })
 
 t.test('creating rooms: refused over the burst, per user, refilled', async (t) => {
-  const app = await startTestNode(t, { ROOM_CHANGES_BURST: '3', ROOM_CHANGES_PER_MINUTE: '60' })
+  const app = await startTestNode(t, { ROOM_CHANGES_BURST: '3', ROOM_CHANGES_PER_MINUTE: '12' })
   const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
   for (let i = 1; i <= 3; i++) t.equal((await createGroup(app, alice, `group ${i}`, [bob.id])).status, 201, `group ${i}`)
   const retryAfterMs = expectThrottled(t, await createGroup(app, alice, 'group 4', [bob.id]), 'a 4th group')
-  t.ok(retryAfterMs <= 1000, `one change a second refills: retry in ${retryAfterMs} ms`)
+  t.ok(retryAfterMs <= 5000, `one change every 5 s refills: retry in ${retryAfterMs} ms`)
   expectThrottled(t, await openDirect(app, alice, bob), 'a new direct room counts too')
   const rooms = (await app.http('GET', '/v1/rooms', { token: bob.token })).body.rooms
   t.equal(rooms.length, 3, 'the refused rooms were not made')
@@ -54,22 +54,45 @@ t.test('opening a direct room that exists spends nothing', async (t) => {
   t.equal((await openDirect(app, alice, bob)).status, 200, 'opening an existing one still works when out of changes')
 })
 
+t.test('refused requests and requests that change nothing spend nothing', async (t) => {
+  const app = await startTestNode(t, { ROOM_CHANGES_BURST: '2', ROOM_CHANGES_PER_MINUTE: '1' })
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const room = (await createGroup(app, alice, 'team', [bob.id])).body.room.id
+  const unknown = 'A'.repeat(12)
+  for (let i = 1; i <= 3; i++) {
+    t.equal((await createGroup(app, alice, 'with a stranger', [unknown])).status, 404, `a group with an unknown member (${i}): user_not_found`)
+    t.equal((await openDirect(app, alice, { id: unknown, token: '' })).status, 404, `a direct room with an unknown user (${i})`)
+    t.equal((await app.http('POST', `/v1/rooms/${room}/members`, { token: alice.token, body: { userIds: [unknown] } })).status, 404, `adding an unknown user (${i})`)
+    t.equal((await app.http('POST', `/v1/rooms/${room}/members`, { token: alice.token, body: { userIds: [bob.id] } })).body.addedUserIds?.length, 0, `adding a member already in (${i})`)
+    t.equal((await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team' } })).status, 200, `renaming to the same name (${i})`)
+    t.equal((await app.http('PUT', `/v1/rooms/${room}/members/${bob.id}/role`, { token: alice.token, body: { role: 'member' } })).status, 200, `a role bob already has (${i})`)
+    t.equal((await app.http('PATCH', `/v1/rooms/${room}`, { token: bob.token, body: { name: 'mine' } })).status, 403, `bob may not rename (${i}): forbidden, and bob's budget is kept too`)
+  }
+  t.equal((await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team 2' } })).status, 200, 'alice\'s second change')
+  expectThrottled(t, await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team 3' } }), 'her third')
+  t.equal((await createGroup(app, bob, 'one')).status, 201, 'bob\'s first change')
+  t.equal((await createGroup(app, bob, 'two')).status, 201, 'bob\'s second change')
+})
+
 t.test('renaming, adding, removing and roles count; leaving and deleting do not', async (t) => {
-  const app = await startTestNode(t, { ROOM_CHANGES_BURST: '5', ROOM_CHANGES_PER_MINUTE: '1' })
+  const app = await startTestNode(t, { ROOM_CHANGES_BURST: '6', ROOM_CHANGES_PER_MINUTE: '1' })
   const [alice, bob, carol] = await Promise.all([app.user('alice'), app.user('bob'), app.user('carol')])
+  const spare = await createGroup(app, alice, 'spare')
+  t.equal(spare.status, 201, 'change 1: create a spare group')
   const created = await createGroup(app, alice, 'team', [bob.id])
-  t.equal(created.status, 201, 'change 1: create')
+  t.equal(created.status, 201, 'change 2: create')
   const room = created.body.room.id
-  t.equal((await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team 2' } })).status, 200, 'change 2: rename')
-  t.equal((await app.http('POST', `/v1/rooms/${room}/members`, { token: alice.token, body: { userIds: [carol.id] } })).status, 200, 'change 3: add')
-  t.equal((await app.http('PUT', `/v1/rooms/${room}/members/${bob.id}/role`, { token: alice.token, body: { role: 'admin' } })).status, 200, 'change 4: role')
-  t.equal((await app.http('DELETE', `/v1/rooms/${room}/members/${carol.id}`, { token: alice.token })).status, 204, 'change 5: remove')
-  expectThrottled(t, await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team 3' } }), 'a 6th change (rename)')
+  t.equal((await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team 2' } })).status, 200, 'change 3: rename')
+  t.equal((await app.http('POST', `/v1/rooms/${room}/members`, { token: alice.token, body: { userIds: [carol.id] } })).status, 200, 'change 4: add')
+  t.equal((await app.http('PUT', `/v1/rooms/${room}/members/${bob.id}/role`, { token: alice.token, body: { role: 'admin' } })).status, 200, 'change 5: role')
+  t.equal((await app.http('DELETE', `/v1/rooms/${room}/members/${carol.id}`, { token: alice.token })).status, 204, 'change 6: remove')
+  expectThrottled(t, await app.http('PATCH', `/v1/rooms/${room}`, { token: alice.token, body: { name: 'team 3' } }), 'a 7th change (rename)')
   expectThrottled(t, await app.http('POST', `/v1/rooms/${room}/members`, { token: alice.token, body: { userIds: [carol.id] } }), 'add')
   expectThrottled(t, await app.http('PUT', `/v1/rooms/${room}/members/${bob.id}/role`, { token: alice.token, body: { role: 'member' } }), 'role')
   t.equal((await app.http('GET', `/v1/rooms/${room}`, { token: bob.token })).body.room.name, 'team 2', 'the refused rename changed nothing')
 
-  t.equal((await app.http('DELETE', `/v1/rooms/${room}/members/${alice.id}`, { token: alice.token })).status, 204, 'alice can still leave')
+  t.equal((await app.http('DELETE', `/v1/rooms/${spare.body.room.id}`, { token: alice.token })).status, 204, 'alice can still delete a room she owns')
+  t.equal((await app.http('DELETE', `/v1/rooms/${room}/members/${alice.id}`, { token: alice.token })).status, 204, 'and leave one')
   t.equal((await app.http('DELETE', `/v1/rooms/${room}`, { token: bob.token })).status, 204, 'bob, the new owner, can delete it')
   t.equal((await app.http('GET', '/v1/rooms', { token: bob.token })).body.rooms.length, 0, 'gone')
 })
