@@ -23,7 +23,7 @@ import { RoomService } from './chat/room-service.ts'
 import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
 import { createAuthThrottle } from './limits/auth-throttle.ts'
-import { MemoryRateLimiter, RedisRateLimiter } from './limits/rate-limiter.ts'
+import { createRateLimiter } from './limits/rate-limiter.ts'
 import { createRoomChangeLimit } from './limits/room-change-limit.ts'
 import { createPush } from './push/create-push.ts'
 import type { PushService } from './push/push-service.ts'
@@ -74,8 +74,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const membership = new MembershipCache(roomStore, { maxRooms: config.MEMBERSHIP_CACHE_ROOMS, ttlMs: config.MEMBERSHIP_CACHE_TTL_MS })
   const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX, concurrency: config.WRITE_CONCURRENCY }, log)
   const { presence, registry: presenceRegistry } = await createPresence(db, config, log, realtime, redis)
-  const messageRate = { perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }
-  const rate = redis ? new RedisRateLimiter(redis, messageRate) : new MemoryRateLimiter(messageRate)
+  const rate = createRateLimiter({ perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }, redis)
   const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
   const push = await createPush(db, config, log, { members: membership, messages, isOnline: (userId) => presenceRegistry.isOnline(userId) })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })

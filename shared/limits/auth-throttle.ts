@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import { ChatError } from '../errors.ts'
-import { MemoryRateLimiter, RedisRateLimiter, type RateLimit, type RateLimiter } from './rate-limiter.ts'
+import { createRateLimiter, type RateLimit, type RateLimiter } from './rate-limiter.ts'
 
 /** The token buckets that bound password guessing and account creation. */
 export interface AuthLimits {
@@ -91,10 +91,9 @@ function refused(what: string, retryAfterMs: number): ChatError {
 
 /** An {@link AuthThrottle} with buckets in Redis when there is one (one limit for the cluster), else in this process. */
 export function createAuthThrottle(limits: AuthLimits, redis?: Redis): AuthThrottle {
-  const limiter = (limit: RateLimit) => (redis ? new RedisRateLimiter(redis, limit) : new MemoryRateLimiter(limit))
   return new AuthThrottle({
-    usernameFailures: limiter(limits.usernameFailures),
-    addressFailures: limiter(limits.addressFailures),
-    addressRegistrations: limiter(limits.addressRegistrations),
+    usernameFailures: createRateLimiter(limits.usernameFailures, redis),
+    addressFailures: createRateLimiter(limits.addressFailures, redis),
+    addressRegistrations: createRateLimiter(limits.addressRegistrations, redis),
   })
 }

@@ -121,3 +121,8 @@ export class RedisRateLimiter implements RateLimiter {
     await refund.call(this.#redis, `rate:${key}`, this.#limit.burst)
   }
 }
+
+/** Buckets in Redis when there is one (one limit for the whole cluster), else in this process (a limit per node). */
+export function createRateLimiter(limit: RateLimit, redis?: Redis): RateLimiter {
+  return redis ? new RedisRateLimiter(redis, limit) : new MemoryRateLimiter(limit)
+}

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import { ChatError } from '../errors.ts'
-import { MemoryRateLimiter, RedisRateLimiter, type RateLimit, type RateLimiter } from './rate-limiter.ts'
+import { createRateLimiter, type RateLimit, type RateLimiter } from './rate-limiter.ts'
 
 /**
  * Bounds how often one user changes rooms: creating a group or a direct
@@ -38,7 +38,8 @@ export class RoomChangeLimit {
       await this.#limiter.refund(key).catch(() => {})
       throw err
     }
-    if (!changed(result)) await this.#limiter.refund(key)
+    // A refund that fails only leaves the change spent; the change itself is done and must be answered.
+    if (!changed(result)) await this.#limiter.refund(key).catch(() => {})
     return result
   }
 }
@@ -49,5 +50,5 @@ function roomChangeKey(userId: string): string {
 
 /** A {@link RoomChangeLimit} with its buckets in Redis when there is one (one limit for the cluster), else in this process. */
 export function createRoomChangeLimit(limit: RateLimit, redis?: Redis): RoomChangeLimit {
-  return new RoomChangeLimit(redis ? new RedisRateLimiter(redis, limit) : new MemoryRateLimiter(limit))
+  return new RoomChangeLimit(createRateLimiter(limit, redis))
 }
