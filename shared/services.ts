@@ -74,8 +74,10 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const membership = new MembershipCache(roomStore, { maxRooms: config.MEMBERSHIP_CACHE_ROOMS, ttlMs: config.MEMBERSHIP_CACHE_TTL_MS })
   const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX, concurrency: config.WRITE_CONCURRENCY }, log)
   const { presence, registry: presenceRegistry } = await createPresence(db, config, log, realtime, redis)
-  const rate = createRateLimiter({ perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }, redis)
-  const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
+  const messageRate = { perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }
+  const rate = createRateLimiter(messageRate, redis)
+  const resendChecks = createRateLimiter(messageRate, redis)
+  const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, resendChecks, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
   const push = await createPush(db, config, log, { members: membership, messages, isOnline: (userId) => presenceRegistry.isOnline(userId) })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
   const typing = new TypingService({ members: membership, realtime, throttleMs: config.TYPING_THROTTLE_MS })

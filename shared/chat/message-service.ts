@@ -29,16 +29,18 @@ export class MessageService {
   readonly #rooms: RoomStore
   readonly #realtime: Realtime
   readonly #rate: RateLimiter
+  readonly #resendChecks: RateLimiter
   readonly #limits: { maxBodyBytes: number; pageMax: number }
   readonly #storedObservers: Array<(message: MessageEnvelope) => void> = []
 
-  constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; rooms: RoomStore; realtime: Realtime; rate: RateLimiter; maxBodyBytes: number; pageMax: number }) {
+  constructor(deps: { members: MembershipCache; writer: MessageWriter; store: MessageStore; rooms: RoomStore; realtime: Realtime; rate: RateLimiter; resendChecks: RateLimiter; maxBodyBytes: number; pageMax: number }) {
     this.#members = deps.members
     this.#writer = deps.writer
     this.#store = deps.store
     this.#rooms = deps.rooms
     this.#realtime = deps.realtime
     this.#rate = deps.rate
+    this.#resendChecks = deps.resendChecks
     this.#limits = { maxBodyBytes: deps.maxBodyBytes, pageMax: deps.pageMax }
   }
 
@@ -65,14 +67,20 @@ export class MessageService {
    * Authorizes, rate-limits, durably stores and then delivers an
    * already-validated message. Over the sender's rate a message is refused
    * with `rate_limited`, unless it is a resend of a stored one: a client that
-   * resends after a lost PUBACK must learn that its message is safe.
+   * resends after a lost PUBACK must learn that its message is safe. Looking
+   * for the stored one is a query, so it has a budget of its own (`resendChecks`,
+   * the size of the message rate): a sender flooding over the rate cannot turn
+   * each refused packet into database work. A resend refused for want of it is
+   * retried later and then answered as the duplicate it is.
    */
   async send(senderId: string, roomId: string, message: OutgoingMessage): Promise<SendResult> {
     if (!(await this.#members.isMember(roomId, senderId))) throw new ChatError('room_not_found')
     const rate = await this.#rate.take(senderId)
     if (!rate.allowed) {
-      const stored = await this.#store.findByClientId(roomId, senderId, message.clientMsgId)
-      if (stored) return { message: stored, duplicate: true }
+      if ((await this.#resendChecks.take(resendCheckKey(senderId))).allowed) {
+        const stored = await this.#store.findByClientId(roomId, senderId, message.clientMsgId)
+        if (stored) return { message: stored, duplicate: true }
+      }
       throw new ChatError('rate_limited', `Over the message rate; retry in ${rate.retryAfterMs} ms.`, { clientMsgId: message.clientMsgId, retryAfterMs: rate.retryAfterMs })
     }
     return this.#commitAndDeliver({ roomId, senderId, clientMsgId: message.clientMsgId, body: message.body })
@@ -177,4 +185,9 @@ export class MessageService {
     if (message.senderId !== userId) throw new ChatError('not_message_sender')
     return message
   }
+}
+
+/** The resend-check bucket's key, apart from the message rate's own bucket (keyed by the bare user id). */
+function resendCheckKey(senderId: string): string {
+  return `resend-checks:${senderId}`
 }

@@ -69,3 +69,24 @@ t.test('message rate is shared by the nodes of a cluster', { skip: onlyWithRedis
   t.same([(await post(nodeA, 'a')).status, (await post(nodeB, 'b')).status, (await post(nodeB, 'c')).status, (await post(nodeA, 'd')).status],
     [201, 201, 429, 429], 'two tokens in all, whichever node is asked')
 })
+
+t.test('over the rate, looking for a resend\'s stored message has a budget of its own', async (t) => {
+  const app = await startTestNode(t, { MESSAGE_RATE_PER_MINUTE: '6', MESSAGE_RATE_BURST: '2' })
+  const [alice, bob] = await Promise.all([app.user('alice'), app.user('bob')])
+  const roomId = (await app.http('POST', '/v1/rooms', { token: alice.token, body: { type: 'direct', userId: bob.id } })).body.room.id
+  const post = (id: string) => app.http('POST', `/v1/rooms/${roomId}/messages`, { token: alice.token, body: { id, body: id } })
+  t.same([(await post('m1')).status, (await post('m2')).status], [201, 201], 'the burst of 2 is spent on two messages')
+  t.same([(await post('m1')).status, (await post('m2')).status], [200, 200], 'two resends over the rate: each looked up and answered as stored')
+  const refused = await post('m1')
+  t.same([refused.status, refused.body.error?.code], [429, 'rate_limited'], 'a third resend finds the look-up budget spent: refused without a query')
+  t.ok(refused.body.error?.details?.retryAfterMs > 0, 'and told when to retry')
+
+  const client = await app.mqtt(alice.token)
+  await client.subscribeAsync(`user/${alice.id}/errors`, { qos: 1 })
+  const errors = collect(client)
+  await client.publishAsync(`chat/${roomId}/${alice.id}`, JSON.stringify({ id: 'm2', body: 'm2' }), { qos: 1 })
+  await sleep(200)
+  t.same(errors.map((e) => [e.payload.code, e.payload.clientMsgId]), [['rate_limited', 'm2']], 'over MQTT the same: an error report for the resend')
+  const stored = (await app.http('GET', `/v1/rooms/${roomId}/messages`, { token: bob.token })).body.messages.map((m: any) => m.clientMsgId)
+  t.same(stored, ['m1', 'm2'], 'nothing stored twice, nothing refused stored')
+})
