@@ -58,7 +58,11 @@ function toChatError(err: unknown): ChatError {
   return new ChatError('internal')
 }
 
-/** Requires `Authorization: Bearer <access token>` of an enabled account; sets `ctx.state.userId`. */
+/**
+ * Requires `Authorization: Bearer <access token>` of an enabled account; sets
+ * `ctx.state.userId`. Counts the request against the user's
+ * `HTTP_REQUESTS_PER_MINUTE` (`rate_limited` beyond it).
+ */
 export function requireUser(services: Services) {
   return async function authenticated(ctx: ApiContext, next: Next): Promise<void> {
     const header = ctx.get('authorization')
@@ -66,6 +70,7 @@ export function requireUser(services: Services) {
     if (!match) throw new ChatError('unauthenticated', 'Send "Authorization: Bearer <access token>".')
     const claims = await services.tokens.verify(match[1]!)
     await services.accounts.assertActive(claims.userId)
+    await services.requests.take(claims.userId)
     ctx.state.userId = claims.userId
     await next()
   }

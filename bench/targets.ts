@@ -298,6 +298,9 @@ export async function startMqchat(opts: MqchatOptions): Promise<Target> {
     // Scenario 2 makes 500 rooms, and every run of scenarios 1, 3 and 6 a fresh one.
     ROOM_CHANGES_PER_MINUTE: '1000000',
     ROOM_CHANGES_BURST: '1000000',
+    // Scenario 5 reads thousands of pages as few users, as fast as they come back.
+    HTTP_REQUESTS_PER_MINUTE: '100000000',
+    HTTP_REQUESTS_BURST: '1000000',
     // For the heap figure of scenario 4 (its own listener on 127.0.0.1, nothing else changes).
     METRICS_PORT: '0',
     ...opts.extraEnv,

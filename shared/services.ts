@@ -24,6 +24,7 @@ import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
 import { createAuthThrottle } from './limits/auth-throttle.ts'
 import { createRateLimiter } from './limits/rate-limiter.ts'
+import { createRequestLimit, type RequestLimit } from './limits/request-limit.ts'
 import { createRoomChangeLimit } from './limits/room-change-limit.ts'
 import { createPush } from './push/create-push.ts'
 import type { PushService } from './push/push-service.ts'
@@ -56,6 +57,8 @@ export interface Services {
   writer: MessageWriter
   /** Web Push to members with no live connection; subscriptions and notification settings. */
   push: PushService
+  /** Each user's REST requests (`HTTP_REQUESTS_PER_MINUTE`), counted by the HTTP adapter. */
+  requests: RequestLimit
   /** Acts on a note from any node of the cluster (wired to the broker's cluster routing). */
   applyClusterNote(note: ClusterNote): void
 }
@@ -63,7 +66,7 @@ export interface Services {
 /**
  * Builds the domain services on an open, migrated database. `realtime` is
  * how they reach connected clients and the other nodes (the broker adapter);
- * `redis`, when clustered, holds what every node must agree on (message and room-change rates, login and registration throttles).
+ * `redis`, when clustered, holds what every node must agree on (message, request and room-change rates, login and registration throttles).
  */
 export async function createServices(db: Kysely<Database>, config: Config, log: Logger, realtime: Realtime, redis?: Redis): Promise<Services> {
   const signingKey = await loadSigningKey(db, config.JWT_PRIVATE_KEY)
@@ -95,6 +98,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     membership,
     writer,
     push,
+    requests: createRequestLimit({ perMinute: config.HTTP_REQUESTS_PER_MINUTE, burst: config.HTTP_REQUESTS_BURST }, redis),
     messages,
     reads,
     typing,

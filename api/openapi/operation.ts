@@ -24,11 +24,14 @@ export interface Operation {
 
 /**
  * Every code an operation can answer with: its own, plus those that follow
- * from how it is reached (a token, an admin role, input to validate).
+ * from how it is reached (a token and its request budget, an admin role, input to validate).
  */
 export function errorCodesOf(op: Operation): ErrorCode[] {
   const codes = new Set<ErrorCode>(op.errors ?? [])
-  if (op.access !== 'public') codes.add('unauthenticated')
+  if (op.access !== 'public') {
+    codes.add('unauthenticated')
+    codes.add('rate_limited') // HTTP_REQUESTS_PER_MINUTE, counted with the token
+  }
   if (op.access === 'admin') codes.add('forbidden')
   if (op.params || op.query || op.body) codes.add('validation_failed')
   if (op.body) {

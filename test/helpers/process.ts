@@ -14,17 +14,19 @@ export interface MainProcess {
 }
 
 /**
- * Login, registration and room-change throttles high enough for tests that
- * register many users from one address (127.0.0.1) and make many rooms.
+ * Login, registration, room-change and request throttles high enough for
+ * tests that register many users from one address (127.0.0.1), make many
+ * rooms and read much history.
  */
 export const RELAXED_THROTTLES = {
   ROOM_CHANGES_PER_MINUTE: '600000', ROOM_CHANGES_BURST: '100000',
+  HTTP_REQUESTS_PER_MINUTE: '6000000', HTTP_REQUESTS_BURST: '1000000',
   LOGIN_FAILURES_PER_USERNAME_PER_MINUTE: '600000', LOGIN_FAILURES_PER_USERNAME_BURST: '100000',
   LOGIN_FAILURES_PER_IP_PER_MINUTE: '600000', LOGIN_FAILURES_PER_IP_BURST: '100000',
   REGISTRATIONS_PER_IP_PER_MINUTE: '600000', REGISTRATIONS_PER_IP_BURST: '100000',
 }
 
-/** Runs `main.ts` (via tsx instead of the build step) with `env` on top of a test base: local host, free ports, cheap hashing, relaxed login, registration and room-change throttles. */
+/** Runs `main.ts` (via tsx instead of the build step) with `env` on top of a test base: local host, free ports, cheap hashing, relaxed login, registration, room-change and request throttles. */
 export function runMain(env: Record<string, string | undefined>): MainProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
     env: { PATH: process.env['PATH'], HOST: '127.0.0.1', MQTT_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', PASSWORD_SCRYPT_COST: '1024', ...RELAXED_THROTTLES, ...env },
