@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import { ChatError } from '../errors.ts'
-import { createRateLimiter, type RateLimit, type RateLimiter } from './rate-limiter.ts'
+import { createRateLimiter } from './cluster-rate-limiter.ts'
+import type { RateLimit, RateLimiter } from './rate-limiter.ts'
 
 /**
  * Bounds how many REST requests one user makes with their token, over all

@@ -1,8 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
-import { MemoryRateLimiter, RedisRateLimiter } from '../../shared/limits/rate-limiter.ts'
+import { ClusterRateLimiter } from '../../shared/limits/cluster-rate-limiter.ts'
+import { MemoryRateLimiter } from '../../shared/limits/rate-limiter.ts'
+import { RedisRateLimiter } from '../../shared/limits/redis-rate-limiter.ts'
+import { waitUntil } from '../helpers/node.ts'
 import { onlyWithRedis, redisUrl } from '../helpers/services.ts'
+import { hostPort, startTcpProxy, viaProxy } from '../helpers/tcp-proxy.ts'
 
 t.test('memory token bucket: a burst, then the refill rate', async (t) => {
   let now = 1_000_000
@@ -37,4 +41,47 @@ t.test('Redis token bucket is one bucket for every node', onlyWithRedis(), async
   t.equal((await b.take('bob')).allowed, true, 'bob has his own bucket')
   const ttl = await nodeA.pttl('rate:alice')
   t.ok(ttl > 0 && ttl <= 41_000, `the bucket key expires once it would be full again (${ttl} ms)`)
+})
+
+t.test('clustered limiter during a Redis outage: each node limits on its own, then shares again', onlyWithRedis(), async (t) => {
+  const url = redisUrl(t)
+  const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
+  const proxy = await startTcpProxy(hostPort(url))
+  t.teardown(() => proxy.close())
+  // Node A reaches Redis through the proxy (cut below); node B directly. No retries: a cut fails commands at once.
+  const viaA = new Redis(viaProxy(url, proxy), { keyPrefix: prefix, maxRetriesPerRequest: 0 })
+  const direct = new Redis(url, { keyPrefix: prefix })
+  viaA.on('error', () => {})
+  t.teardown(async () => {
+    const keys = await direct.keys(`${prefix}*`)
+    if (keys.length > 0) await direct.del(...keys.map((k) => k.slice(prefix.length)))
+    viaA.disconnect()
+    await direct.quit()
+  })
+  const limit = { perMinute: 1, burst: 3 }
+  const nodeA = new ClusterRateLimiter(viaA, limit)
+  const nodeB = new ClusterRateLimiter(direct, limit)
+  const allowed = async (limiter: ClusterRateLimiter, n: number, key = 'alice') => {
+    const answers = []
+    for (let i = 0; i < n; i++) answers.push((await limiter.take(key)).allowed)
+    return answers
+  }
+
+  await waitUntil(() => viaA.status === 'ready' && direct.status === 'ready', 5000, 'both connections')
+  t.same(await allowed(nodeA, 2), [true, true], 'node A takes two of the shared three')
+  t.same(await allowed(nodeB, 2), [true, false], 'node B finds one left')
+
+  proxy.cut('refuse')
+  await waitUntil(() => viaA.status !== 'ready', 5000, 'node A to see Redis gone')
+  t.same(await allowed(nodeA, 4), [true, true, true, false], 'Redis refused: node A limits on a bucket of its own, neither stalled nor unlimited')
+  t.same(await allowed(nodeB, 1), [false], 'node B, still connected, keeps the shared bucket (empty)')
+
+  t.same(await allowed(nodeB, 3, 'bob'), [true, true, true], 'meanwhile node B empties bob\'s shared bucket')
+  proxy.restore()
+  await waitUntil(() => viaA.status === 'ready', 10_000, 'node A to reconnect')
+  t.same(await allowed(nodeA, 1, 'bob'), [false], 'Redis back: node A uses the shared bucket again (its own bob bucket is full)')
+
+  t.same(await allowed(nodeB, 3, 'carol'), [true, true, true], 'node B empties carol\'s shared bucket')
+  proxy.freeze()
+  t.same(await allowed(nodeA, 2, 'carol'), [true, true], 'the link gone silent: no answer from Redis, so node A\'s own carol bucket (full) decides, once after the wait and then at once')
 })
