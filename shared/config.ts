@@ -81,7 +81,7 @@ export const CONFIG_SPEC = {
   PUSH_RETRY_BASE_MS: { schema: positiveInt.default(5000), doc: 'Wait before the first retry of a failed push delivery; each further retry waits twice as long (at most an hour).' },
   PUSH_TIMEOUT_MS: { schema: positiveInt.default(10000), doc: 'A push service that stays silent this long is given up on for this try (it is retried).' },
   PUSH_POLL_MS: { schema: positiveInt.default(1000), doc: 'How often each node looks for push work that another node queued or that came due.' },
-  PUSH_SUBSCRIPTIONS_PER_USER: { schema: positiveInt.max(1000).default(10), doc: 'Push subscriptions (devices) one user may hold; registering a further endpoint is refused with `too_many_push_subscriptions` until one is removed (re-registering an endpoint the user has is an update and always allowed).' },
+  PUSH_SUBSCRIPTIONS_PER_USER: { schema: positiveInt.max(1000).default(10), doc: 'Push subscriptions (devices) one user may hold; registering a further endpoint is refused with `too_many_push_subscriptions` until one is removed (re-registering an endpoint the user has is an update and always allowed). A user holding more (stored before the cap was lowered) is pushed to on the newest this many only.' },
 } as const
 
 type Spec = typeof CONFIG_SPEC

@@ -42,10 +42,13 @@ const PREVIEW_CHARS = 200
 export class PendingStore {
   readonly #db: Kysely<Database>
   readonly #collapseMs: number
+  readonly #devicesPerUser: number
 
-  constructor(db: Kysely<Database>, collapseMs: number) {
+  /** `devicesPerUser`: a member's newest devices that are pushed to (`PUSH_SUBSCRIPTIONS_PER_USER`). */
+  constructor(db: Kysely<Database>, collapseMs: number, devicesPerUser: number) {
     this.#db = db
     this.#collapseMs = collapseMs
+    this.#devicesPerUser = devicesPerUser
   }
 
   /** Records `notes` in one statement; answers the earliest time one of them is due. */
@@ -74,7 +77,9 @@ export class PendingStore {
    * Takes up to `limit` due rows (skipping rows another node holds) and, in
    * the same transaction, resets them and queues one delivery per device of
    * each member still offline, not muted and not in do-not-disturb. Answers
-   * how many deliveries it queued.
+   * how many deliveries it queued. A member who holds more devices than the
+   * cap (stored before it was lowered) is pushed to on the newest only, so
+   * the cap bounds every message's fan-out whatever the table holds.
    */
   async promoteDue(limit: number, opts: { preview: boolean; isOnline: (userId: string) => Promise<boolean> }): Promise<number> {
     return this.#db.transaction().execute(async (tx) => {
@@ -99,7 +104,11 @@ export class PendingStore {
           AND NOT EXISTS (SELECT 1 FROM push_user_settings s WHERE s.user_id = c.user_id AND s.do_not_disturb)
           AND NOT EXISTS (SELECT 1 FROM push_room_mutes x WHERE x.user_id = c.user_id AND x.room_id = c.room_id)`.execute(tx)
       if (details.length === 0) return 0
-      const subs = await tx.selectFrom('push_subscriptions').select(['id', 'user_id']).where('user_id', 'in', details.map((d) => d.user_id)).execute()
+      const { rows: subs } = await sql<{ id: string; user_id: string }>`
+        SELECT id, user_id FROM (
+          SELECT id, user_id, row_number() OVER (PARTITION BY user_id ORDER BY created_at DESC, id DESC) AS newest
+          FROM push_subscriptions WHERE user_id = ANY(${details.map((d) => d.user_id)}::text[])) s
+        WHERE newest <= ${this.#devicesPerUser}`.execute(tx)
       const jobs: Array<{ subscription_id: string; payload: string }> = []
       const notified: Array<{ user_id: string; room_id: string }> = []
       for (const d of details) {

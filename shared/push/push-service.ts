@@ -46,7 +46,7 @@ export class PushService {
     this.#store = new PushStore(db)
     this.#members = deps.members
     this.#subscriptionsPerUser = options.subscriptionsPerUser
-    const pending = new PendingStore(db, options.collapseMs)
+    const pending = new PendingStore(db, options.collapseMs, options.subscriptionsPerUser)
     const queue = new PushQueue(db, { maxAttempts: options.maxAttempts, baseDelayMs: options.retryBaseMs, maxDelayMs: 60 * 60 * 1000 })
     this.#worker = new PushWorker(
       { pending, queue, store: this.#store, send: deps.send ?? webPushSender(deps.vapid, options.timeoutMs), isOnline: deps.isOnline, log: deps.log },

@@ -87,17 +87,36 @@ t.test('queued deliveries still go out while promoting due notifications fails',
 
 t.test('one promotion queues deliveries for any number of devices (not bounded by bind parameters)', async (t) => {
   const port = await closedPort()
-  const app = await startTestNode(t, { PUSH_POLL_MS: '100', PUSH_RETRY_BASE_MS: '600000' })
+  const app = await startTestNode(t, { PUSH_POLL_MS: '100', PUSH_RETRY_BASE_MS: '600000', PUSH_SUBSCRIPTIONS_PER_USER: '1000' })
   const db = app.node.database.db
-  const [sender, eve] = await Promise.all([app.user('many-sender'), app.user('many-eve')])
-  // Rows from before the cap existed: 40,000 jobs at two parameters each would be 80,000 bind parameters.
+  const sender = await app.user('many-sender')
+  const members = await Promise.all(Array.from({ length: 41 }, (_, i) => app.user(`many-${i}`)))
+  // 41 offline members at the cap of 1,000 devices: 41,000 jobs at two parameters each would be 82,000 bind parameters.
   await sql`INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth)
-    SELECT 'm' || lpad(g::text, 11, '0'), ${eve.id}, ${`https://127.0.0.1:${port}/eve-`} || g, ${keys.p256dh}, ${keys.auth} FROM generate_series(1, 40000) g`.execute(db)
-  const roomId = (await app.http('POST', '/v1/rooms', { token: sender.token, body: { type: 'direct', userId: eve.id } })).body.room.id
-  t.equal((await app.http('POST', `/v1/rooms/${roomId}/messages`, { token: sender.token, body: { id: 'many', body: 'for eve' } })).status, 201)
+    SELECT 'm' || lpad(u::text, 3, '0') || lpad(g::text, 8, '0'), (${members.map((m) => m.id)}::text[])[u], ${`https://127.0.0.1:${port}/`} || u || '-' || g, ${keys.p256dh}, ${keys.auth}
+    FROM generate_series(1, 41) u, generate_series(1, 1000) g`.execute(db)
+  const roomId = (await app.http('POST', '/v1/rooms', { token: sender.token, body: { type: 'group', name: 'many', memberIds: members.map((m) => m.id) } })).body.room.id
+  t.equal((await app.http('POST', `/v1/rooms/${roomId}/messages`, { token: sender.token, body: { id: 'many', body: 'for all' } })).status, 201)
   const queued = async () => (await sql<{ n: number }>`SELECT count(*)::int AS n FROM push_jobs`.execute(db)).rows[0]!.n
-  t.ok(await eventually(async () => (await queued()) === 40000, 10000), 'one delivery per device is queued')
+  t.ok(await eventually(async () => (await queued()) === 41000, 10000), 'one delivery per device is queued')
   t.notOk(app.logLines.some((l) => l.includes('push promotion failed')), 'and the promotion did not fail')
-  // Stop the node from trying 40,000 closed ports for the rest of the test.
-  await sql`DELETE FROM push_subscriptions WHERE user_id = ${eve.id}`.execute(db)
+  // Stop the node from trying 41,000 closed ports for the rest of the test.
+  await sql`DELETE FROM push_subscriptions`.execute(db)
+})
+
+t.test('a member holding more devices than the cap (it was lowered) is pushed to on the newest only', async (t) => {
+  const port = await closedPort()
+  const app = await startTestNode(t, { PUSH_POLL_MS: '100', PUSH_RETRY_BASE_MS: '600000', PUSH_SUBSCRIPTIONS_PER_USER: '2' })
+  const db = app.node.database.db
+  const [sender, dave] = await Promise.all([app.user('cap-sender'), app.user('cap-dave')])
+  // Four devices stored while the cap was higher, a day apart: d1 the oldest, d4 the newest.
+  await sql`INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
+    SELECT 'capdave' || g, ${dave.id}, ${`https://127.0.0.1:${port}/d`} || g, ${keys.p256dh}, ${keys.auth}, now() - (5 - g) * interval '1 day'
+    FROM generate_series(1, 4) g`.execute(db)
+  const roomId = (await app.http('POST', '/v1/rooms', { token: sender.token, body: { type: 'direct', userId: dave.id } })).body.room.id
+  t.equal((await app.http('POST', `/v1/rooms/${roomId}/messages`, { token: sender.token, body: { id: 'capped', body: 'for dave' } })).status, 201)
+  const jobs = async () => (await sql<{ endpoint: string }>`SELECT s.endpoint FROM push_jobs j JOIN push_subscriptions s ON s.id = j.subscription_id ORDER BY s.endpoint`.execute(db)).rows.map((r) => r.endpoint)
+  t.ok(await eventually(async () => (await jobs()).length > 0, 10000), 'the message is queued for push')
+  t.same(await jobs(), [3, 4].map((g) => `https://127.0.0.1:${port}/d${g}`), 'to the two newest devices, not all four')
+  await sql`DELETE FROM push_subscriptions`.execute(db)
 })
