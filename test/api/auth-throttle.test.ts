@@ -1,8 +1,9 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { addressKey } from '../../shared/limits/auth-throttle.ts'
 import { loadConfig } from '../../shared/config.ts'
 import { sleep, startTestNode, type TestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisPrefix, redisUrl } from '../helpers/services.ts'
+import { expectThrottled } from '../helpers/throttled.ts'
 
 /*
  * The login and registration throttles. startTestNode relaxes them for every other test (all test
@@ -13,16 +14,6 @@ const HIGH = '100000'
 
 const login = (app: TestNode, username: string, password: string) => app.http('POST', '/v1/auth/login', { body: { username, password } })
 const register = (app: TestNode, username: string) => app.http('POST', '/v1/auth/register', { body: { username, password: `password-${username}` } })
-
-function expectThrottled(t: Test, res: { status: number; body: any; headers: Record<string, string> }, what: string): number {
-  t.equal(res.status, 429, `${what}: 429`)
-  t.equal(res.body?.error?.code, 'rate_limited', `${what}: rate_limited`)
-  const retryAfterMs = res.body?.error?.details?.retryAfterMs
-  t.ok(Number.isInteger(retryAfterMs) && retryAfterMs > 0, `${what}: details.retryAfterMs (${retryAfterMs})`)
-  t.match(res.headers['retry-after'], /^[1-9][0-9]*$/, `${what}: a Retry-After header in whole seconds (${res.headers['retry-after']})`)
-  t.equal(Number(res.headers['retry-after']), Math.ceil(retryAfterMs / 1000), `${what}: Retry-After agrees with retryAfterMs`)
-  return retryAfterMs
-}
 
 t.test('defaults suit a product: a few failures per username, more per address', async (t) => {
   const config = loadConfig({})

@@ -1,21 +1,13 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { loadConfig } from '../../shared/config.ts'
 import { sleep, startTestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisPrefix, redisUrl } from '../helpers/services.ts'
+import { expectThrottled } from '../helpers/throttled.ts'
 
 /*
  * HTTP_REQUESTS_PER_MINUTE / HTTP_REQUESTS_BURST. startTestNode relaxes them for every other test; each
  * test here sets the limit it checks, which overrides that.
  */
-type Answer = { status: number; body: any; headers: Record<string, string> }
-
-function expectThrottled(t: Test, res: Answer, what: string): number {
-  t.same([res.status, res.body?.error?.code], [429, 'rate_limited'], `${what}: 429 rate_limited`)
-  const retryAfterMs = res.body?.error?.details?.retryAfterMs
-  t.ok(Number.isInteger(retryAfterMs) && retryAfterMs > 0, `${what}: details.retryAfterMs (${retryAfterMs})`)
-  t.equal(Number(res.headers['retry-after']), Math.ceil(retryAfterMs / 1000), `${what}: Retry-After in whole seconds`)
-  return retryAfterMs
-}
 
 t.test('defaults', async (t) => {
   const config = loadConfig({})

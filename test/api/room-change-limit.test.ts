@@ -1,27 +1,18 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { loadConfig } from '../../shared/config.ts'
 import { sleep, startTestNode, type TestNode } from '../helpers/node.ts'
 import { onlyWithPostgres, onlyWithRedis, postgresUrl, redisPrefix, redisUrl } from '../helpers/services.ts'
+import { expectThrottled } from '../helpers/throttled.ts'
 
 /*
  * ROOM_CHANGES_PER_MINUTE / ROOM_CHANGES_BURST. startTestNode relaxes them for every other test; each
  * test here sets the limit it checks, which overrides that.
  */
 type User = { id: string; token: string }
-type Answer = { status: number; body: any; headers: Record<string, string> }
 
 const createGroup = (app: TestNode, owner: User, name: string, memberIds: string[] = []) =>
   app.http('POST', '/v1/rooms', { token: owner.token, body: { type: 'group', name, memberIds } })
 const openDirect = (app: TestNode, user: User, other: User) => app.http('POST', '/v1/rooms', { token: user.token, body: { type: 'direct', userId: other.id } })
-
-function expectThrottled(t: Test, res: Answer, what: string): number {
-  t.equal(res.status, 429, `${what}: 429`)
-  t.equal(res.body?.error?.code, 'rate_limited', `${what}: rate_limited`)
-  const retryAfterMs = res.body?.error?.details?.retryAfterMs
-  t.ok(Number.isInteger(retryAfterMs) && retryAfterMs > 0, `${what}: details.retryAfterMs (${retryAfterMs})`)
-  t.equal(Number(res.headers['retry-after']), Math.ceil(retryAfterMs / 1000), `${what}: Retry-After in whole seconds (${res.headers['retry-after']})`)
-  return retryAfterMs
-}
 
 t.test('defaults', async (t) => {
   const config = loadConfig({})
