@@ -24,6 +24,7 @@ import { SearchService } from './chat/search-service.ts'
 import { TypingService } from './chat/typing-service.ts'
 import { createAuthThrottle } from './limits/auth-throttle.ts'
 import { createRateLimiter } from './limits/cluster-rate-limiter.ts'
+import { RedisLink } from './limits/redis-link.ts'
 import { createRequestLimit, type RequestLimit } from './limits/request-limit.ts'
 import { createRoomChangeLimit } from './limits/room-change-limit.ts'
 import { createPush } from './push/create-push.ts'
@@ -78,8 +79,9 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
   const writer = new MessageWriter(messageStore, { batchMax: config.WRITE_BATCH_MAX, queueMax: config.WRITE_QUEUE_MAX, concurrency: config.WRITE_CONCURRENCY }, log)
   const { presence, registry: presenceRegistry } = await createPresence(db, config, log, realtime, redis)
   const messageRate = { perMinute: config.MESSAGE_RATE_PER_MINUTE, burst: config.MESSAGE_RATE_BURST }
-  const rate = createRateLimiter(messageRate, redis)
-  const resendChecks = createRateLimiter(messageRate, redis)
+  const limits = redis && new RedisLink(redis) // one for every limiter of this node
+  const rate = createRateLimiter(messageRate, limits)
+  const resendChecks = createRateLimiter(messageRate, limits)
   const messages = new MessageService({ members: membership, writer, store: messageStore, rooms: roomStore, realtime, rate, resendChecks, maxBodyBytes: config.MESSAGE_MAX_BYTES, pageMax: config.HISTORY_PAGE_MAX })
   const push = await createPush(db, config, log, { members: membership, messages, isOnline: (userId) => presenceRegistry.isOnline(userId) })
   const reads = new ReadService({ store: new ReadStore(db), members: membership, realtime })
@@ -88,9 +90,9 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     usernameFailures: { perMinute: config.LOGIN_FAILURES_PER_USERNAME_PER_MINUTE, burst: config.LOGIN_FAILURES_PER_USERNAME_BURST },
     addressFailures: { perMinute: config.LOGIN_FAILURES_PER_IP_PER_MINUTE, burst: config.LOGIN_FAILURES_PER_IP_BURST },
     addressRegistrations: { perMinute: config.REGISTRATIONS_PER_IP_PER_MINUTE, burst: config.REGISTRATIONS_PER_IP_BURST },
-  }, redis)
+  }, limits)
   const accounts = new AccountService(users, tokens, config.PASSWORD_SCRYPT_COST, { ttlMs: config.ACCOUNT_CACHE_TTL_MS, maxUsers: config.ACCOUNT_CACHE_USERS }, authThrottle)
-  const roomChanges = createRoomChangeLimit({ perMinute: config.ROOM_CHANGES_PER_MINUTE, burst: config.ROOM_CHANGES_BURST }, redis)
+  const roomChanges = createRoomChangeLimit({ perMinute: config.ROOM_CHANGES_PER_MINUTE, burst: config.ROOM_CHANGES_BURST }, limits)
   const membershipAdmin = new MembershipService({ store: new MembershipStore(db), rooms: roomStore, cache: membership, realtime, maxMembers: config.ROOM_MAX_MEMBERS, changes: roomChanges })
   return {
     signingKey,
@@ -98,7 +100,7 @@ export async function createServices(db: Kysely<Database>, config: Config, log: 
     membership,
     writer,
     push,
-    requests: createRequestLimit({ perMinute: config.HTTP_REQUESTS_PER_MINUTE, burst: config.HTTP_REQUESTS_BURST }, redis),
+    requests: createRequestLimit({ perMinute: config.HTTP_REQUESTS_PER_MINUTE, burst: config.HTTP_REQUESTS_BURST }, limits),
     messages,
     reads,
     typing,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisLink } from './redis-link.ts'
 import { ChatError } from '../errors.ts'
 import { createRateLimiter } from './cluster-rate-limiter.ts'
 import type { RateLimit, RateLimiter } from './rate-limiter.ts'
@@ -90,11 +90,11 @@ function refused(what: string, retryAfterMs: number): ChatError {
   return new ChatError('rate_limited', `${what}; retry in ${Math.ceil(retryAfterMs / 1000)} s.`, { retryAfterMs })
 }
 
-/** An {@link AuthThrottle} with buckets in Redis when there is one (one limit for the cluster), else in this process. */
-export function createAuthThrottle(limits: AuthLimits, redis?: Redis): AuthThrottle {
+/** An {@link AuthThrottle} with buckets in Redis when there is a link to it (one limit for the cluster), else in this process. */
+export function createAuthThrottle(limits: AuthLimits, link?: RedisLink): AuthThrottle {
   return new AuthThrottle({
-    usernameFailures: createRateLimiter(limits.usernameFailures, redis),
-    addressFailures: createRateLimiter(limits.addressFailures, redis),
-    addressRegistrations: createRateLimiter(limits.addressRegistrations, redis),
+    usernameFailures: createRateLimiter(limits.usernameFailures, link),
+    addressFailures: createRateLimiter(limits.addressFailures, link),
+    addressRegistrations: createRateLimiter(limits.addressRegistrations, link),
   })
 }

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisLink } from './redis-link.ts'
 import { ChatError } from '../errors.ts'
 import { createRateLimiter } from './cluster-rate-limiter.ts'
 import type { RateLimit, RateLimiter } from './rate-limiter.ts'
@@ -30,7 +30,7 @@ function requestKey(userId: string): string {
   return `requests:${userId}`
 }
 
-/** A {@link RequestLimit} with its buckets in Redis when there is one (one limit for the cluster), else in this process. */
-export function createRequestLimit(limit: RateLimit, redis?: Redis): RequestLimit {
-  return new RequestLimit(createRateLimiter(limit, redis))
+/** A {@link RequestLimit} with its buckets in Redis when there is a link to it (one limit for the cluster), else in this process. */
+export function createRequestLimit(limit: RateLimit, link?: RedisLink): RequestLimit {
+  return new RequestLimit(createRateLimiter(limit, link))
 }

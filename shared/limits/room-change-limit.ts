@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisLink } from './redis-link.ts'
 import { ChatError } from '../errors.ts'
 import { createRateLimiter } from './cluster-rate-limiter.ts'
 import type { RateLimit, RateLimiter } from './rate-limiter.ts'
@@ -49,7 +49,7 @@ function roomChangeKey(userId: string): string {
   return `room-changes:${userId}`
 }
 
-/** A {@link RoomChangeLimit} with its buckets in Redis when there is one (one limit for the cluster), else in this process. */
-export function createRoomChangeLimit(limit: RateLimit, redis?: Redis): RoomChangeLimit {
-  return new RoomChangeLimit(createRateLimiter(limit, redis))
+/** A {@link RoomChangeLimit} with its buckets in Redis when there is a link to it (one limit for the cluster), else in this process. */
+export function createRoomChangeLimit(limit: RateLimit, link?: RedisLink): RoomChangeLimit {
+  return new RoomChangeLimit(createRateLimiter(limit, link))
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { ClusterRateLimiter } from '../../shared/limits/cluster-rate-limiter.ts'
+import { RedisLink } from '../../shared/limits/redis-link.ts'
 import { MemoryRateLimiter } from '../../shared/limits/rate-limiter.ts'
 import { RedisRateLimiter } from '../../shared/limits/redis-rate-limiter.ts'
 import { waitUntil } from '../helpers/node.ts'
@@ -43,7 +44,7 @@ t.test('Redis token bucket is one bucket for every node', onlyWithRedis(), async
   t.ok(ttl > 0 && ttl <= 41_000, `the bucket key expires once it would be full again (${ttl} ms)`)
 })
 
-t.test('clustered limiter during a Redis outage: each node limits on its own, then shares again', onlyWithRedis(), async (t) => {
+t.test('clustered limiters during a Redis outage: each node limits on its own, then shares again', onlyWithRedis(), async (t) => {
   const url = redisUrl(t)
   const prefix = `mqchat-test:${randomBytes(4).toString('hex')}:`
   const proxy = await startTcpProxy(hostPort(url))
@@ -59,14 +60,16 @@ t.test('clustered limiter during a Redis outage: each node limits on its own, th
     await direct.quit()
   })
   const limit = { perMinute: 1, burst: 3 }
-  const nodeA = new ClusterRateLimiter(viaA, limit)
-  const nodeB = new ClusterRateLimiter(direct, limit)
+  // Two limiters of node A share its link (as a node's message rate and request limit do); a pause of a minute.
+  const linkA = new RedisLink(viaA, { answerMs: 500, pauseMs: 60_000 })
+  const nodeA = new ClusterRateLimiter(linkA, limit)
+  const otherOfNodeA = new ClusterRateLimiter(linkA, limit)
+  const nodeB = new ClusterRateLimiter(new RedisLink(direct), limit)
   const allowed = async (limiter: ClusterRateLimiter, n: number, key = 'alice') => {
     const answers = []
     for (let i = 0; i < n; i++) answers.push((await limiter.take(key)).allowed)
     return answers
   }
-
   await waitUntil(() => viaA.status === 'ready' && direct.status === 'ready', 5000, 'both connections')
   t.same(await allowed(nodeA, 2), [true, true], 'node A takes two of the shared three')
   t.same(await allowed(nodeB, 2), [true, false], 'node B finds one left')
@@ -74,6 +77,8 @@ t.test('clustered limiter during a Redis outage: each node limits on its own, th
   proxy.cut('refuse')
   await waitUntil(() => viaA.status !== 'ready', 5000, 'node A to see Redis gone')
   t.same(await allowed(nodeA, 4), [true, true, true, false], 'Redis refused: node A limits on a bucket of its own, neither stalled nor unlimited')
+  await nodeA.refund('alice')
+  t.same(await allowed(nodeA, 2), [true, false], 'a refund meanwhile goes to that bucket')
   t.same(await allowed(nodeB, 1), [false], 'node B, still connected, keeps the shared bucket (empty)')
 
   t.same(await allowed(nodeB, 3, 'bob'), [true, true, true], 'meanwhile node B empties bob\'s shared bucket')
@@ -81,7 +86,12 @@ t.test('clustered limiter during a Redis outage: each node limits on its own, th
   await waitUntil(() => viaA.status === 'ready', 10_000, 'node A to reconnect')
   t.same(await allowed(nodeA, 1, 'bob'), [false], 'Redis back: node A uses the shared bucket again (its own bob bucket is full)')
 
-  t.same(await allowed(nodeB, 3, 'carol'), [true, true, true], 'node B empties carol\'s shared bucket')
+  t.same([...await allowed(nodeB, 3, 'carol'), ...await allowed(nodeB, 3, 'dave')], [true, true, true, true, true, true], 'node B empties carol\'s and dave\'s shared buckets')
   proxy.freeze()
-  t.same(await allowed(nodeA, 2, 'carol'), [true, true], 'the link gone silent: no answer from Redis, so node A\'s own carol bucket (full) decides, once after the wait and then at once')
+  t.same(await allowed(nodeA, 4, 'carol'), [true, true, true, false], 'the link gone silent: no answer from Redis, so node A\'s own carol bucket decides, and limits')
+  proxy.cut('refuse')
+  await waitUntil(() => viaA.status !== 'ready', 5000, 'node A to drop the silent connection')
+  proxy.restore()
+  await waitUntil(() => viaA.status === 'ready', 10_000, 'node A to reconnect')
+  t.same(await allowed(otherOfNodeA, 1, 'dave'), [true], 'Redis answers again, but node A\'s other limiter waits out the pause on its own bucket (the shared dave bucket is empty)')
 })
