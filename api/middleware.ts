@@ -70,8 +70,8 @@ export function requireUser(services: Services) {
     if (!match) throw new ChatError('unauthenticated', 'Send "Authorization: Bearer <access token>".')
     const claims = await services.tokens.verify(match[1]!)
     await services.accounts.assertActive(claims.userId)
+    ctx.state.userId = claims.userId // before the request limit, so a refusal's log line names the user
     await services.requests.take(claims.userId)
-    ctx.state.userId = claims.userId
     await next()
   }
 }

@@ -1,8 +1,8 @@
 import type { z } from 'zod'
 import type { ErrorCode } from '../../shared/errors.ts'
 
-/** Who may call an operation: anyone, a logged-in user, or an admin. */
-export type Access = 'public' | 'user' | 'admin'
+/** Who may call an operation: anyone, a logged-in user, an admin, or whoever holds the operations token (`METRICS_TOKEN`). */
+export type Access = 'public' | 'user' | 'admin' | 'operator'
 
 /** One REST operation as the OpenAPI document describes it. */
 export interface Operation {
@@ -28,10 +28,8 @@ export interface Operation {
  */
 export function errorCodesOf(op: Operation): ErrorCode[] {
   const codes = new Set<ErrorCode>(op.errors ?? [])
-  if (op.access !== 'public') {
-    codes.add('unauthenticated')
-    codes.add('rate_limited') // HTTP_REQUESTS_PER_MINUTE, counted with the token
-  }
+  if (op.access !== 'public') codes.add('unauthenticated')
+  if (op.access === 'user' || op.access === 'admin') codes.add('rate_limited') // HTTP_REQUESTS_PER_MINUTE, counted per user
   if (op.access === 'admin') codes.add('forbidden')
   if (op.params || op.query || op.body) codes.add('validation_failed')
   if (op.body) {

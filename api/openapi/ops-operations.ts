@@ -13,6 +13,6 @@ export const PROBE_OPERATIONS: Operation[] = [
 
 /** `GET /metrics` on the API port, when `METRICS_TOKEN` is set and `METRICS_PORT` is not. */
 export const METRICS_OPERATION: Operation = {
-  method: 'get', path: '/metrics', tag: 'operations', summary: 'Prometheus metrics (Bearer `METRICS_TOKEN`, not a user token)', access: 'user',
+  method: 'get', path: '/metrics', tag: 'operations', summary: 'Prometheus metrics (Bearer `METRICS_TOKEN`, not a user token)', access: 'operator',
   responses: { 200: { description: 'Prometheus text exposition format.', schema: z.string(), contentType: 'text/plain; version=0.0.4' } },
 }
