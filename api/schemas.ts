@@ -69,6 +69,15 @@ export const SyncBody = z.object({
 /** A user id in the path. */
 export const UserParam = z.object({ userId: id })
 
+/** Most users one `GET /v1/presence` asks about. */
+export const PRESENCE_QUERY_MAX = 100
+
+/** `GET /v1/presence?userIds=<id>,<id>...`: up to {@link PRESENCE_QUERY_MAX} distinct ids. */
+export const PresenceQuery = z.object({
+  userIds: z.string({ error: 'required' }).transform((list) => [...new Set(list.split(','))])
+    .pipe(z.array(id).min(1).max(PRESENCE_QUERY_MAX, `at most ${PRESENCE_QUERY_MAX} ids`)),
+})
+
 /** `GET /v1/messages/search` and `GET /v1/rooms/:roomId/messages/search`; the query's own rules (length, at least one word) are the search service's. */
 export const SearchQuery = z.object({
   q: z.string({ error: 'required' }),

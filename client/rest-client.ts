@@ -98,4 +98,17 @@ export class RestClient {
   async presence(userId: string): Promise<{ userId: string; online: boolean; lastSeenAt: string | null }> {
     return (await this.request<{ presence: { userId: string; online: boolean; lastSeenAt: string | null } }>('GET', `/v1/users/${encodeURIComponent(userId)}/presence`)).presence
   }
+
+  /**
+   * {@link presence} of many users, 100 to a request (the server's most);
+   * users the caller shares no room with are left out.
+   */
+  async presenceOf(userIds: readonly string[]): Promise<Array<{ userId: string; online: boolean; lastSeenAt: string | null }>> {
+    const answers = []
+    for (let i = 0; i < userIds.length; i += 100) {
+      const ids = userIds.slice(i, i + 100).map(encodeURIComponent).join(',')
+      answers.push(...(await this.request<{ presences: Array<{ userId: string; online: boolean; lastSeenAt: string | null }> }>('GET', `/v1/presence?userIds=${ids}`)).presences)
+    }
+    return answers
+  }
 }

@@ -53,8 +53,9 @@ export class ChatView {
     this.#rooms.clear()
     for (const room of rooms) this.#rooms.set(room.id, { room, peerId: room.type === 'direct' ? room.members.find((m) => m.id !== this.#me.id)?.id ?? null : null })
     const peers = [...this.#rooms.values()].map((e) => e.peerId).filter((id): id is string => id !== null)
-    const states = await Promise.all(peers.map((id) => this.#client.api.presence(id).catch(() => null)))
-    for (const state of states) if (state?.online) this.#online.add(state.userId); else if (state) this.#online.delete(state.userId)
+    // One request per 100 peers; a refusal leaves the dots as the live presence events last set them.
+    const states = await this.#client.api.presenceOf(peers).catch(() => [])
+    for (const state of states) if (state.online) this.#online.add(state.userId); else this.#online.delete(state.userId)
     const active = this.#conversation.roomId ? this.#rooms.get(this.#conversation.roomId) : undefined
     if (active) this.#conversation.refresh(active.room)
     this.#render()

@@ -1,11 +1,11 @@
 import { AddMembersBody, MemberParam, RenameRoomBody, SetRoleBody } from '../membership-schemas.ts'
 import {
   CreateRoomBody, EditMessageBody, HistoryQuery, LoginBody, MessageParam, PostMessageBody, ReadBody, RegisterBody,
-  RoomParam, SearchQuery, SyncBody, UserParam, UserSearchQuery,
+  PresenceQuery, RoomParam, SearchQuery, SyncBody, UserParam, UserSearchQuery,
 } from '../schemas.ts'
 import type { Operation } from './operation.ts'
 import {
-  AddMembersAnswer, HistoryPage, KeySet, LoginAnswer, MessageAnswer, PresenceAnswer, ReadAnswer, RoomAnswer, RoomList,
+  AddMembersAnswer, HistoryPage, KeySet, LoginAnswer, MessageAnswer, PresenceAnswer, PresencesAnswer, ReadAnswer, RoomAnswer, RoomList,
   SearchPage, SyncAnswer, TypingAnswer, UnreadAnswer, UserAnswer, UserList,
 } from './responses.ts'
 
@@ -25,6 +25,8 @@ export const CHAT_OPERATIONS: Operation[] = [
     responses: { 200: { description: 'Matches.', schema: UserList } } },
   { method: 'get', path: '/v1/users/:userId/presence', tag: 'presence', summary: 'Whether a user you share a room with is online', access: 'user', params: UserParam,
     responses: { 200: { description: 'Their presence.', schema: PresenceAnswer } }, errors: ['user_not_found'] },
+  { method: 'get', path: '/v1/presence', tag: 'presence', summary: 'Whether each of up to 100 users (`userIds`, comma-separated) is online; users you share no room with are left out', access: 'user', query: PresenceQuery,
+    responses: { 200: { description: 'Their presence, in the order asked.', schema: PresencesAnswer } } },
 
   { method: 'post', path: '/v1/rooms', tag: 'rooms', summary: 'Open a direct room or create a group room', access: 'user', body: CreateRoomBody,
     responses: { 200: { description: 'The direct room existed already.', schema: RoomAnswer }, 201: { description: 'Created.', schema: RoomAnswer } },

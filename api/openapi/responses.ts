@@ -80,8 +80,13 @@ export const SyncAnswer = z.object({ rooms: z.record(z.string(), HistoryPage), r
 /** `POST /v1/rooms/:roomId/members` */
 export const AddMembersAnswer = z.object({ room: RoomView, addedUserIds: z.array(id) })
 
+const PresenceView = z.object({ userId: id, online: z.boolean(), lastSeenAt: timestamp.nullable() })
+
 /** `GET /v1/users/:userId/presence` */
-export const PresenceAnswer = z.object({ presence: z.object({ userId: id, online: z.boolean(), lastSeenAt: timestamp.nullable() }) })
+export const PresenceAnswer = z.object({ presence: PresenceView })
+
+/** `GET /v1/presence` */
+export const PresencesAnswer = z.object({ presences: z.array(PresenceView) })
 
 /** Every error answer: a code from the one catalogue (docs/ERRORS.md). */
 export function errorAnswer(codes: readonly ErrorCode[]) {

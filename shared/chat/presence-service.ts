@@ -176,6 +176,18 @@ export class PresenceService {
   }
 
   /**
+   * {@link get} for several users in one call (one query, and the registry
+   * asked for each at once), in the order asked; users `viewerId` may not
+   * see, or who do not exist, are left out rather than refused.
+   */
+  async getMany(viewerId: string, userIds: readonly string[]): Promise<Presence[]> {
+    const seen = await this.#store.seenByMany(viewerId, userIds)
+    const visible = userIds.filter((id) => seen.has(id))
+    const online = await Promise.all(visible.map((id) => this.#registry.isOnline(id)))
+    return visible.map((userId, i) => ({ userId, online: online[i]!, lastSeenAt: online[i] ? null : seen.get(userId)?.toISOString() ?? null }))
+  }
+
+  /**
    * For shutdown, called before the broker closes its clients: from then on
    * no connection is counted and no change is announced (the broker could
    * not deliver it), but connections that close still record lastSeenAt.

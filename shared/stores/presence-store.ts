@@ -41,4 +41,17 @@ export class PresenceStore {
       .executeTakeFirst()
     return row && { lastSeenAt: row.last_seen_at }
   }
+
+  /** {@link seenBy} for several users in one query: those `viewerId` may see, by id. */
+  async seenByMany(viewerId: string, userIds: readonly string[]): Promise<Map<string, Date | null>> {
+    if (userIds.length === 0) return new Map()
+    const rows = await this.#db.selectFrom('users as u').select(['u.id', 'u.last_seen_at'])
+      .where('u.id', 'in', userIds)
+      .where((eb) => eb.or([eb('u.id', '=', viewerId), eb.exists(eb.selectFrom('room_members as theirs')
+        .innerJoin('room_members as mine', 'mine.room_id', 'theirs.room_id')
+        .select(sql`1`.as('one'))
+        .whereRef('theirs.user_id', '=', 'u.id').where('mine.user_id', '=', viewerId))]))
+      .execute()
+    return new Map(rows.map((r) => [r.id, r.last_seen_at]))
+  }
 }

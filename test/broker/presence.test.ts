@@ -172,6 +172,30 @@ t.test('presence', async (t) => {
     t.same(carolSeen, [], 'carol receives nothing')
   })
 
+  t.test('many at once: GET /v1/presence?userIds=, in the order asked, leaving out who the caller may not see', async (t) => {
+    const { alice, bob } = await pair()
+    const carol = await app.user(`carol-many${n}`)
+    const phone = await app.mqtt(alice.token, { clientId: 'phone' })
+    await phone.endAsync()
+    await eventually(async () => (await app.http('GET', `/v1/users/${alice.id}/presence`, { token: bob.token })).body.presence.lastSeenAt !== null)
+    const ask = (ids: string[], token = bob.token) => app.http('GET', `/v1/presence?userIds=${ids.join(',')}`, { token })
+
+    const answer = await ask([bob.id, alice.id, carol.id, 'nobody-at-al', alice.id])
+    t.equal(answer.status, 200)
+    const [self, other] = answer.body.presences
+    t.same(answer.body.presences.map((p: { userId: string }) => p.userId), [bob.id, alice.id], 'bob himself and alice, once each; carol (no shared room) and an unknown id left out')
+    t.same([self.online, self.lastSeenAt], [true, null], 'bob is online (his watcher is connected)')
+    t.equal(other.online, false, 'alice is offline')
+    t.same(other, (await app.http('GET', `/v1/users/${alice.id}/presence`, { token: bob.token })).body.presence, 'the same answer as the one-user route, lastSeenAt included')
+    t.same((await ask([alice.id], carol.token)).body.presences, [], 'carol may see nobody here')
+
+    const tooMany = await ask(Array.from({ length: 101 }, (_, i) => `user-${String(i).padStart(7, '0')}`))
+    t.same([tooMany.status, tooMany.body.error.code], [400, 'validation_failed'], 'at most 100 ids')
+    t.equal((await app.http('GET', '/v1/presence', { token: bob.token })).status, 400, 'userIds is required')
+    t.equal((await ask(['short'])).status, 400, 'each must be an id')
+    t.equal((await app.http('GET', `/v1/presence?userIds=${alice.id}`)).status, 401, 'a token is required')
+  })
+
   t.test('the route: own presence, validation, authentication, and the other user routes still answer', async (t) => {
     const { alice, bob } = await pair()
     const phone = await app.mqtt(alice.token, { clientId: 'phone' })
