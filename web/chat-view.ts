@@ -15,6 +15,9 @@ export class ChatView {
   readonly #online = new Set<string>()
   readonly #list: RoomList
   readonly #conversation: Conversation
+  /** The room list's reload in flight, and whether another was asked for meanwhile (see {@link loadRooms}). */
+  #loading: Promise<void> | undefined
+  #reloadAgain = false
   #typingTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor(client: ChatClient, me: ChatUser) {
@@ -48,7 +51,26 @@ export class ChatView {
     byId('composer-input').addEventListener('input', () => { if (this.#conversation.roomId) c.typing(this.#conversation.roomId) })
   }
 
-  async #loadRooms(): Promise<void> {
+  /**
+   * Reloads the room list. Calls while a reload runs fold into one more
+   * after it: the messages of a room not yet listed that arrive together
+   * (say, released at once after a catch-up) cost one reload, not one each.
+   */
+  #loadRooms(): Promise<void> {
+    if (this.#loading) {
+      this.#reloadAgain = true
+      return this.#loading
+    }
+    this.#loading = (async () => {
+      do {
+        this.#reloadAgain = false
+        await this.#fetchRooms().catch((err: unknown) => console.warn('mqchat: loading the rooms failed', err))
+      } while (this.#reloadAgain)
+    })().finally(() => { this.#loading = undefined })
+    return this.#loading
+  }
+
+  async #fetchRooms(): Promise<void> {
     const rooms = await this.#client.api.rooms()
     this.#rooms.clear()
     for (const room of rooms) this.#rooms.set(room.id, { room, peerId: room.type === 'direct' ? room.members.find((m) => m.id !== this.#me.id)?.id ?? null : null })
