@@ -97,6 +97,9 @@ export class ChatView {
   #onMessage(message: ChatMessage): void {
     const entry = this.#rooms.get(message.roomId)
     if (!entry) return void this.#loadRooms()
+    // A reload in flight may have been answered before this message was stored, and would then replace
+    // the room with its older state: ask for one more after it.
+    if (this.#loading) this.#reloadAgain = true
     const room = entry.room
     room.lastMessage = message
     room.lastMessageId = Math.max(room.lastMessageId, message.id)

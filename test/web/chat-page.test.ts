@@ -73,6 +73,24 @@ t.test('two people chat in the browser page', { skip: existsSync(CHROMIUM) ? fal
   await bob.screenshot({ path: `${SHOTS}chat-page-bob.png` })
   t.ok(existsSync(`${SHOTS}chat-page-alice.png`), `screenshots saved in ${SHOTS}`)
 
+  // Alice adds Bob to six new rooms and writes in each, all at once: his page reloads its room list one load at a time.
+  let inFlight = 0
+  let mostAtOnce = 0
+  let reloads = 0
+  const isRoomList = (r: { method(): string; url(): string }) => r.method() === 'GET' && new URL(r.url()).pathname === '/v1/rooms'
+  bob.on('request', (r) => { if (isRoomList(r)) { reloads++; mostAtOnce = Math.max(mostAtOnce, ++inFlight) } })
+  const settled = (r: { method(): string; url(): string }) => { if (isRoomList(r)) inFlight-- }
+  bob.on('requestfinished', settled)
+  bob.on('requestfailed', settled)
+  const bobId = (await node.http('POST', '/v1/auth/login', { body: { username: 'bob', password: 'password-bob' } })).body.user.id
+  const teams = await Promise.all([1, 2, 3, 4, 5, 6].map(async (i) => {
+    const room = (await node.http('POST', '/v1/rooms', { token: login.body.accessToken, body: { type: 'group', name: `team ${i}`, memberIds: [bobId] } })).body.room.id
+    await node.http('POST', `/v1/rooms/${room}/messages`, { token: login.body.accessToken, body: { id: `team-${i}`, body: `team ${i}` } })
+    return room
+  }))
+  for (const room of teams) await bob.locator(`#room-list li[data-room-id="${room}"] .last`, { hasText: /^team \d$/ }).waitFor()
+  t.equal(mostAtOnce, 1, `bob's page listed all six with ${reloads} loads of the room list, never two at once`)
+
   // Presence: Alice closes her page; Bob's dot goes grey.
   await alice.context().close()
   await bob.waitForSelector('.conv-header .dot:not(.online)')
