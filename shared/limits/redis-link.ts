@@ -42,6 +42,7 @@ export class RedisLink {
     let timer: NodeJS.Timeout | undefined
     const late = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('Redis did not answer in time')), this.#timing.answerMs)
+      timer.unref() // never what keeps a stopping node alive
     })
     request.catch(() => {}) // a failure after the wait has nobody left to tell
     return Promise.race([request, late])
