@@ -1,5 +1,5 @@
 import { ChatApiError } from './chat-api-error.ts'
-import type { ChatMessage, ChatRoom, ChatUser } from './chat-types.ts'
+import type { ChatMessage, ChatRoom, ChatUser, PresenceChange } from './chat-types.ts'
 
 /** What `POST /v1/sync` answers. */
 export interface SyncResult {
@@ -95,19 +95,19 @@ export class RestClient {
   }
 
   /** Whether `userId` is online (someone who shares a room with the caller, or the caller). */
-  async presence(userId: string): Promise<{ userId: string; online: boolean; lastSeenAt: string | null }> {
-    return (await this.request<{ presence: { userId: string; online: boolean; lastSeenAt: string | null } }>('GET', `/v1/users/${encodeURIComponent(userId)}/presence`)).presence
+  async presence(userId: string): Promise<PresenceChange> {
+    return (await this.request<{ presence: PresenceChange }>('GET', `/v1/users/${encodeURIComponent(userId)}/presence`)).presence
   }
 
   /**
    * {@link presence} of many users, 100 to a request (the server's most);
    * users the caller shares no room with are left out.
    */
-  async presenceOf(userIds: readonly string[]): Promise<Array<{ userId: string; online: boolean; lastSeenAt: string | null }>> {
+  async presenceOf(userIds: readonly string[]): Promise<PresenceChange[]> {
     const answers = []
     for (let i = 0; i < userIds.length; i += 100) {
       const ids = userIds.slice(i, i + 100).map(encodeURIComponent).join(',')
-      answers.push(...(await this.request<{ presences: Array<{ userId: string; online: boolean; lastSeenAt: string | null }> }>('GET', `/v1/presence?userIds=${ids}`)).presences)
+      answers.push(...(await this.request<{ presences: PresenceChange[] }>('GET', `/v1/presence?userIds=${ids}`)).presences)
     }
     return answers
   }

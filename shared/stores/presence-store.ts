@@ -32,14 +32,8 @@ export class PresenceStore {
    * user, so the caller cannot tell the two apart.
    */
   async seenBy(viewerId: string, userId: string): Promise<{ lastSeenAt: Date | null } | undefined> {
-    const row = await this.#db.selectFrom('users as u').select('u.last_seen_at')
-      .where('u.id', '=', userId)
-      .$if(viewerId !== userId, (qb) => qb.where((eb) => eb.exists(eb.selectFrom('room_members as theirs')
-        .innerJoin('room_members as mine', 'mine.room_id', 'theirs.room_id')
-        .select(sql`1`.as('one'))
-        .where('theirs.user_id', '=', userId).where('mine.user_id', '=', viewerId))))
-      .executeTakeFirst()
-    return row && { lastSeenAt: row.last_seen_at }
+    const seen = await this.seenByMany(viewerId, [userId])
+    return seen.has(userId) ? { lastSeenAt: seen.get(userId)! } : undefined
   }
 
   /** {@link seenBy} for several users in one query: those `viewerId` may see, by id. */
